@@ -13,3 +13,4 @@
 //! are unit tested, property tested and fuzzed here, fast and without a server.
 
 pub mod alloc;
+pub mod keys;
