@@ -138,11 +138,14 @@ fn f64s() -> impl Strategy<Value = f64> {
 }
 
 fn numeric() -> impl Strategy<Value = V> {
-    let finite = (any::<bool>(), 0u64..4, 0u64..1_000_000_000_000_000, 0usize..=20, any::<u64>(), 0usize..3, 0usize..3)
+    // Short digit strings over {0,1} often, so prefix-related values (0.1 vs
+    // 0.11, -1 vs -1.01) and equal values with different scales are common.
+    let nfrac = prop_oneof![3 => 0usize..=4, 1 => 0usize..=20];
+    let finite = (any::<bool>(), 0u64..4, 0u64..1_000_000_000_000_000, nfrac, any::<u64>(), 0usize..3, 0usize..3)
         .prop_map(|(neg, mag, int, nfrac, fbits, lead, trail)| {
             // Small magnitudes often, so equal and near-equal values collide.
-            let int = [int % 3, int % 100, int % 100_000, int][mag as usize];
-            let frac: String = (0..nfrac).map(|i| char::from(b'0' + ((fbits >> (i * 3)) % 10) as u8 % if nfrac > 3 { 10 } else { 2 })).collect();
+            let int = [int % 2, int % 100, int % 100_000, int][mag as usize];
+            let frac: String = (0..nfrac).map(|i| char::from(b'0' + ((fbits >> (i * 3)) % 10) as u8 % if fbits & 1 == 0 { 10 } else { 2 })).collect();
             let frac = format!("{frac}{}", "0".repeat(trail));
             let int_s = format!("{}{}", "0".repeat(lead), int);
             let s = if frac.is_empty() { int_s } else { format!("{int_s}.{frac}") };
@@ -158,6 +161,26 @@ fn numeric() -> impl Strategy<Value = V> {
         1 => Just(V::Num("Infinity".into(), NumModel::PosInf)),
         1 => Just(V::Num("-Infinity".into(), NumModel::NegInf)),
     ]
+}
+
+/// Independent model parser: sign, integer part, up to 20 fraction digits.
+fn model_num(s: &str) -> NumModel {
+    match s {
+        "NaN" => return NumModel::NaN,
+        "Infinity" => return NumModel::PosInf,
+        "-Infinity" => return NumModel::NegInf,
+        _ => {}
+    }
+    let (neg, body) = s.strip_prefix('-').map_or((false, s), |b| (true, b));
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let m = int.parse::<i128>().unwrap() * 10i128.pow(20) + format!("{frac:0<20}").parse::<i128>().unwrap();
+    NumModel::Fin(if neg { -m } else { m })
+}
+
+fn num_enc(s: &str) -> Vec<u8> {
+    let mut e = KeyEncoder::new();
+    e.push_numeric_str(s).unwrap();
+    e.as_bytes().to_vec()
 }
 
 fn val(k: usize) -> BoxedStrategy<V> {
@@ -206,6 +229,14 @@ proptest! {
         let _ = k;
         let (ea, eb) = (enc(&[Some(a.clone())]), enc(&[Some(b.clone())]));
         prop_assert_eq!(ea.cmp(&eb), model_cmp(&a, &b), "{:?} vs {:?}", ea, eb);
+    }
+
+    #[test]
+    fn numeric_prefix_related(neg in any::<bool>(), int in 0u32..3, a in "[0-9]{0,6}", ext in "[0-9]{0,4}", trail in 0usize..2) {
+        let sign = if neg { "-" } else { "" };
+        let x = format!("{sign}{int}.{a}");
+        let y = format!("{sign}{int}.{a}{ext}{}", "0".repeat(trail));
+        prop_assert_eq!(num_enc(&x).cmp(&num_enc(&y)), model_num(&x).cmp(&model_num(&y)), "{} vs {}", x, y);
     }
 
     #[test]
