@@ -14,3 +14,4 @@
 
 pub mod alloc;
 pub mod keys;
+pub mod index;

@@ -1,0 +1,121 @@
+//! Ordered index as a sorted array of row offsets.
+//!
+//! A sorted `u64` array is the densest ordered structure there is, it has no
+//! internal pointers (it lives in offset-addressed shared memory) and a scan
+//! is a slice walk. Updates arrive in batches (a transaction's changes), so
+//! they are applied by one merge pass into a new array rather than by
+//! per-row inserts. The order itself is the caller's: the comparators look up
+//! the rows' stored key bytes.
+
+use std::cmp::Ordering;
+
+/// First position whose entry is `>=` the probe; `cmp(e)` is `e.cmp(probe)`.
+pub fn lower_bound(entries: &[u64], mut cmp: impl FnMut(u64) -> Ordering) -> usize {
+    entries.partition_point(|&e| cmp(e) == Ordering::Less)
+}
+
+/// Positions `[start, end)` of the entries `e` with `e >= ge` and `e < lt`;
+/// `ge(e)` / `lt(e)` compare the entry with the bound, None = unbounded.
+/// An empty or inverted range yields `start == end`.
+pub fn range_positions(
+    entries: &[u64],
+    ge: Option<&mut dyn FnMut(u64) -> Ordering>,
+    lt: Option<&mut dyn FnMut(u64) -> Ordering>,
+) -> (usize, usize) {
+    let start = ge.map_or(0, |c| lower_bound(entries, c));
+    let end = lt.map_or(entries.len(), |c| lower_bound(&entries[start..], c) + start);
+    (start, end)
+}
+
+/// Merge a batch into a unique index: the entries of `old` (sorted) for which
+/// `keep` is true (called once per entry, in order) and `add` (sorted, without
+/// duplicates: see [`sort_unique`]) are written in order to `out`, whose
+/// length must be exactly kept + `add.len()`. An `old`/`add` pair comparing
+/// equal is a unique violation, reported as `Err((old_entry, add_entry))`;
+/// `out` is then partially written.
+///
+/// A non-unique index uses the same function with a comparator that breaks
+/// key ties by row offset, so that only a row compared with itself is equal.
+pub fn merge_into(
+    old: &[u64],
+    mut keep: impl FnMut(u64) -> bool,
+    add: &[u64],
+    mut cmp: impl FnMut(u64, u64) -> Ordering,
+    out: &mut [u64],
+) -> Result<(), (u64, u64)> {
+    let mut kept = old.iter().copied().filter(|&e| keep(e)).peekable();
+    let mut add = add.iter().copied().peekable();
+    let mut n = 0;
+    loop {
+        let next = match (kept.peek(), add.peek()) {
+            (Some(&o), Some(&a)) => match cmp(o, a) {
+                Ordering::Less => kept.next(),
+                Ordering::Greater => add.next(),
+                Ordering::Equal => return Err((o, a)),
+            },
+            (Some(_), None) => kept.next(),
+            (None, Some(_)) => add.next(),
+            (None, None) => break,
+        };
+        assert!(n < out.len(), "merge_into: out shorter than kept + add");
+        out[n] = next.unwrap();
+        n += 1;
+    }
+    assert_eq!(n, out.len(), "merge_into: out longer than kept + add");
+    Ok(())
+}
+
+/// Convenience form of [`merge_into`] that sizes the output itself.
+pub fn merge_vec(
+    old: &[u64],
+    keep: impl FnMut(u64) -> bool,
+    add: &[u64],
+    cmp: impl FnMut(u64, u64) -> Ordering,
+) -> Result<Vec<u64>, (u64, u64)> {
+    let kept: Vec<u64> = {
+        let mut keep = keep;
+        old.iter().copied().filter(|&e| keep(e)).collect()
+    };
+    let mut out = vec![0; kept.len() + add.len()];
+    merge_into(&kept, |_| true, add, cmp, &mut out)?;
+    Ok(out)
+}
+
+/// Sort with `cmp` and report the first adjacent equal pair, i.e. a
+/// duplicate key, as `Err((a, b))`; the slice is sorted either way.
+pub fn sort_unique(entries: &mut [u64], mut cmp: impl FnMut(u64, u64) -> Ordering) -> Result<(), (u64, u64)> {
+    entries.sort_unstable_by(|&a, &b| cmp(a, b));
+    match entries.windows(2).find(|w| cmp(w[0], w[1]) == Ordering::Equal) {
+        Some(w) => Err((w[0], w[1])),
+        None => Ok(()),
+    }
+}
+
+/// Position of an entry equal to the probe, if any.
+pub fn find(entries: &[u64], mut cmp: impl FnMut(u64) -> Ordering) -> Option<usize> {
+    let i = lower_bound(entries, &mut cmp);
+    (i < entries.len() && cmp(entries[i]) == Ordering::Equal).then_some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basics() {
+        let v = [10, 20, 20, 30];
+        assert_eq!(lower_bound(&v, |e| e.cmp(&20)), 1);
+        assert_eq!(lower_bound(&v, |e| e.cmp(&99)), 4);
+        let (mut g, mut l) = (|e: u64| e.cmp(&15), |e: u64| e.cmp(&30));
+        assert_eq!(range_positions(&v, Some(&mut g), Some(&mut l)), (1, 3));
+        let mut l2 = |e: u64| e.cmp(&5);
+        assert_eq!(range_positions(&v, Some(&mut g), Some(&mut l2)), (1, 1));
+        assert_eq!(range_positions(&v, None, None), (0, 4));
+        assert_eq!(find(&v, |e| e.cmp(&30)), Some(3));
+        assert_eq!(find(&v, |e| e.cmp(&25)), None);
+        let mut s = [3, 1, 2, 1];
+        assert_eq!(sort_unique(&mut s, |a, b| a.cmp(&b)), Err((1, 1)));
+        assert_eq!(merge_vec(&[1, 3, 5], |e| e != 3, &[2, 4], |a, b| a.cmp(&b)), Ok(vec![1, 2, 4, 5]));
+        assert_eq!(merge_vec(&[1, 3], |_| true, &[3], |a, b| a.cmp(&b)), Err((3, 3)));
+    }
+}
