@@ -15,3 +15,4 @@
 pub mod alloc;
 pub mod keys;
 pub mod index;
+pub mod interval;
