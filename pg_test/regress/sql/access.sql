@@ -20,9 +20,9 @@ CREATE TABLE acc_t (id int PRIMARY KEY, secret text, grp int);
 CREATE TABLE acc_g (grp int PRIMARY KEY, label text);
 INSERT INTO acc_t SELECT i, 'secret ' || i, i % 3 FROM generate_series(1, 100) i;
 INSERT INTO acc_g VALUES (0, 'zero'), (1, 'one'), (2, 'two');
-SELECT tablecache.create_cache('acc_c',
+SELECT tablecache.create_cache('regress_tc.acc_c',
     'SELECT t.id, t.secret, g.label FROM regress_tc.acc_t t JOIN regress_tc.acc_g g USING (grp)', ARRAY['id']);
-SELECT tablecache.load('acc_c', 'primary_key', 1, 51);
+SELECT tablecache.load('regress_tc.acc_c', 'primary_key', 1, 51);
 SELECT * FROM tablecache.get(NULL::acc_c, 1);
 GRANT SELECT ON acc_t, acc_g TO regress_tc_reader;
 GRANT SELECT ON acc_g TO regress_tc_partial;
