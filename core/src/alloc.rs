@@ -81,7 +81,7 @@ impl Arena {
     /// one else may access that memory concurrently with a call on the arena
     /// (the caller holds a lock). `size >= 4096`.
     pub unsafe fn from_raw(base: *mut u8, size: usize) -> Arena {
-        assert!(base as usize % 8 == 0, "arena base must be 8-byte aligned");
+        assert!((base as usize).is_multiple_of(8), "arena base must be 8-byte aligned");
         assert!(size >= 4096, "arena too small");
         Arena { base, size: size & !7 }
     }
@@ -96,7 +96,7 @@ impl Arena {
     }
 
     fn rd(&self, off: u64) -> u64 {
-        assert!(off % 8 == 0 && off + 8 <= self.size as u64, "arena offset out of range");
+        assert!(off.is_multiple_of(8) && off + 8 <= self.size as u64, "arena offset out of range");
         // SAFETY: from_raw's contract makes [base, base+size) valid and
         // exclusively ours during the call; the assert keeps the word inside
         // it and aligned (base is 8-aligned, off is a multiple of 8).
@@ -104,7 +104,7 @@ impl Arena {
     }
 
     fn wr(&self, off: u64, v: u64) {
-        assert!(off % 8 == 0 && off + 8 <= self.size as u64, "arena offset out of range");
+        assert!(off.is_multiple_of(8) && off + 8 <= self.size as u64, "arena offset out of range");
         // SAFETY: as in `rd`.
         unsafe { ptr::write(self.base.add(off as usize) as *mut u64, v) }
     }
@@ -278,7 +278,7 @@ impl Arena {
         while blk < end {
             let h = self.rd(blk);
             let size = h & !FLAGS;
-            if size < MIN_BLOCK || size % 8 != 0 || blk + size > end {
+            if size < MIN_BLOCK || !size.is_multiple_of(8) || blk + size > end {
                 return Err(format!("block {blk}: bad size {size}"));
             }
             if (h & PREV_USED != 0) != prev_used {
@@ -317,7 +317,7 @@ impl Arena {
             }
             let mut prev = 0;
             while b != 0 {
-                if b < self.heap_start() || b >= end || b % 8 != 0 {
+                if b < self.heap_start() || b >= end || !b.is_multiple_of(8) {
                     return Err(format!("bin {bin}: link {b} out of heap"));
                 }
                 let h = self.rd(b);

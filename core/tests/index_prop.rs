@@ -51,7 +51,7 @@ proptest! {
         let mut model: BTreeMap<(u64, u64), u64> = BTreeMap::new();
         let mut index: Vec<u64> = Vec::new();
         for (round, b) in batches.into_iter().enumerate() {
-            let del = |r: u64| (r + round as u64) % b.delete_mod == 0;
+            let del = |r: u64| (r + round as u64).is_multiple_of(b.delete_mod);
             // Inserted rows are new ids (row ids are never reused while live).
             let mut add: Vec<u64> = b.inserts.iter().map(|r| r * 1000 + round as u64 + 1).collect();
             add.sort();
