@@ -8,24 +8,27 @@ SET client_min_messages = warning;
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 SET extra_float_digits = 0;
+-- pg_regress feeds this file on stdin, so \ir would be relative to its cwd
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set typecheck :abs_srcdir '/sql/include/typecheck.psql'
 
 \set typ smallint
 \set vals '(0), (-32768), (32767), (1), (-1), (1), (7)'
 \set ge '(-1)::smallint'
 \set lt '(2)::smallint'
-\ir include/typecheck.psql
+\i :typecheck
 
 \set typ integer
 \set vals '(0), (-2147483648), (2147483647), (42), (-42), (42), (7)'
 \set ge '-42'
 \set lt '43'
-\ir include/typecheck.psql
+\i :typecheck
 
 \set typ bigint
 \set vals '(0), (-9223372036854775808), (9223372036854775807), (10), (-10), (10), (4294967296)'
 \set ge '(-10)::bigint'
 \set lt '4294967296::bigint'
-\ir include/typecheck.psql
+\i :typecheck
 
 -- numeric: trailing zeros are kept (1.0, 1.00 and 1 are equal keys but come
 -- back as written), NaN sorts above everything, negative zero
@@ -33,38 +36,38 @@ SET extra_float_digits = 0;
 \set vals '(''1.0''), (''1.00''), (''1''), (''-1.5''), (''-10''), (''NaN''), (''0''), (''-0.0''), (''123456789012345678901234567890.123''), (''1e-20''), (''-1e20''), (''2.50''), (''2.5'')'
 \set ge '1::numeric'
 \set lt '''NaN''::numeric'
-\ir include/typecheck.psql
+\i :typecheck
 
 \set typ real
 \set vals '(''0''), (''-0''), (''NaN''), (''Infinity''), (''-Infinity''), (''1.5''), (''-1.5''), (''3.4028235e38''), (''1e-45'')'
 \set ge '''-0''::real'
 \set lt '''Infinity''::real'
-\ir include/typecheck.psql
+\i :typecheck
 
 \set typ 'double precision'
 \set vals '(''0''), (''-0''), (''NaN''), (''Infinity''), (''-Infinity''), (''1.5''), (''-2.25''), (''1e308''), (''5e-324''), (''-0'')'
 \set ge '''-0''::float8'
 \set lt '''Infinity''::float8'
-\ir include/typecheck.psql
+\i :typecheck
 
 \set typ date
 \set vals '(''2026-01-01''), (''-infinity''), (''infinity''), (''1999-12-31''), (''4713-01-01 BC''), (''2026-01-01''), (''2000-02-29'')'
 \set ge 'date ''2000-01-01'''
 \set lt 'date ''infinity'''
-\ir include/typecheck.psql
+\i :typecheck
 
 \set typ timestamp
 \set vals '(''2026-01-01 00:00:00''), (''2026-01-01 00:00:00.000001''), (''-infinity''), (''infinity''), (''1970-01-01''), (''2025-12-31 23:59:59.999999'')'
 \set ge 'timestamp ''2025-12-31 23:59:59.999999'''
 \set lt 'timestamp ''2026-01-01 00:00:00.000001'''
-\ir include/typecheck.psql
+\i :typecheck
 
 -- timestamptz: the same instant written in two zones is one key
 \set typ timestamptz
 \set vals '(''2026-01-01 00:00:00+00''), (''2026-01-01 01:00:00+01''), (''2026-01-01 00:00:00.5+00''), (''-infinity''), (''infinity''), (''2000-02-29 12:00:00-08'')'
 \set ge 'timestamptz ''2026-01-01 00:00:00+00'''
 \set lt 'timestamptz ''2026-01-01 00:00:01+00'''
-\ir include/typecheck.psql
+\i :typecheck
 
 -- text and varchar in "C", in the libc collation en_US and de_DE, and in the
 -- database's default collation: the cache orders like ORDER BY in the
@@ -73,17 +76,17 @@ SET extra_float_digits = 0;
 \set typ 'text COLLATE "C"'
 \set ge '''B''::text'
 \set lt '''b''::text'
-\ir include/typecheck.psql
+\i :typecheck
 \set typ 'text COLLATE "en_US"'
-\ir include/typecheck.psql
+\i :typecheck
 \set typ 'text'
-\ir include/typecheck.psql
+\i :typecheck
 \set typ 'varchar(20) COLLATE "C"'
 \set ge '''B''::varchar'
 \set lt '''b''::varchar'
-\ir include/typecheck.psql
+\i :typecheck
 \set typ 'varchar(20) COLLATE "de_DE"'
-\ir include/typecheck.psql
+\i :typecheck
 -- the two collations really differ on these values
 SELECT string_agg(k, ' | ' ORDER BY k COLLATE "C") AS c_order,
        string_agg(k, ' | ' ORDER BY k COLLATE "en_US") AS en_us_order
@@ -93,13 +96,13 @@ FROM (VALUES ('a'), ('B'), ('b'), ('A'), ('ä'), ('Z')) v(k);
 \set vals '(''00000000-0000-0000-0000-000000000000''), (''ffffffff-ffff-ffff-ffff-ffffffffffff''), (''a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11''), (''0a0eebc9-9c0b-4ef8-bb6d-6bb9bd380a11''), (''80000000-0000-0000-0000-000000000000''), (''7fffffff-ffff-ffff-ffff-ffffffffffff'')'
 \set ge '''0a0eebc9-9c0b-4ef8-bb6d-6bb9bd380a11''::uuid'
 \set lt '''a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11''::uuid'
-\ir include/typecheck.psql
+\i :typecheck
 
 \set typ boolean
 \set vals '(true), (false), (true), (false), (true)'
 \set ge 'false'
 \set lt 'true'
-\ir include/typecheck.psql
+\i :typecheck
 
 -- ---- multi-column keys -----------------------------------------------------
 CREATE TABLE ty_multi (a int NOT NULL, b text COLLATE "en_US" NOT NULL, c timestamptz, d numeric,
@@ -178,7 +181,9 @@ SELECT i, CASE WHEN i % 2 = 0 THEN repeat(md5(i::text), 10000)
                ELSE (SELECT string_agg(md5(i::text || '-' || j), '') FROM generate_series(1, 3000) j) END,
        'small ' || i
 FROM generate_series(1, 6) i;
-SELECT id, length(big), pg_column_size(big) < length(big) AS compressed_or_external FROM ty_toast ORDER BY id;
+-- even ids compress well (stored compressed), odd ids hardly (stored out of line)
+SELECT id, length(big), pg_column_size(big) AS stored_size FROM ty_toast ORDER BY id;
+SELECT pg_relation_size(reltoastrelid) > 0 AS has_toast_data FROM pg_class WHERE oid = 'ty_toast'::regclass;
 SELECT tablecache.create_cache('ty_toast_c', 'SELECT id, big, small FROM ty_toast', ARRAY['id']);
 SELECT tablecache.load('ty_toast_c');
 SELECT r.id, length(r.big), md5(r.big) = md5(t.big) AS intact, r.small
