@@ -1,0 +1,219 @@
+//! Function arguments: reading them from `fcinfo`, and turning a user's key or bound (a scalar
+//! or a ROW(...) of any compatible type) into an index key: coerced to the column types,
+//! encoded, and kept as text for SQL and the catalog.
+
+use crate::catalog::{CacheDef, IndexDef};
+use crate::keys;
+use crate::{fail, fail_detail};
+use pgrx::pg_sys::{self, Datum, Oid};
+use std::ffi::{CStr, CString};
+use tablecache_core::keys::KeyEncoder;
+
+pub struct Args(pub pg_sys::FunctionCallInfo);
+
+impl Args {
+    pub fn count(&self) -> usize {
+        unsafe { (*self.0).nargs as usize }
+    }
+    pub fn is_null(&self, i: usize) -> bool {
+        i >= self.count() || unsafe { (*(*self.0).args.as_ptr().add(i)).isnull }
+    }
+    pub fn datum(&self, i: usize) -> Datum {
+        unsafe { (*(*self.0).args.as_ptr().add(i)).value }
+    }
+    pub fn type_of(&self, i: usize) -> Oid {
+        unsafe { pg_sys::get_fn_expr_argtype((*self.0).flinfo, i as i32) }
+    }
+    /// A text argument that must not be NULL.
+    pub fn text(&self, i: usize, what: &str) -> String {
+        if self.is_null(i) {
+            fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "{} must not be NULL", what);
+        }
+        unsafe {
+            let p = pg_sys::text_to_cstring(self.datum(i).cast_mut_ptr());
+            let s = CStr::from_ptr(p).to_string_lossy().into_owned();
+            pg_sys::pfree(p.cast());
+            s
+        }
+    }
+    pub fn opt(&self, i: usize) -> Option<(Datum, Oid)> {
+        if self.is_null(i) {
+            None
+        } else {
+            Some((self.datum(i), self.type_of(i)))
+        }
+    }
+}
+
+/// One bound or key, for one index: how many leading columns it fixes, the encoded key and
+/// each value as text (its type's output form).
+#[derive(Clone, Debug)]
+pub struct Bound {
+    pub key: Vec<u8>,
+    /// values as text (only when asked for: windows are kept and logged as text)
+    pub texts: Vec<String>,
+    /// values coerced to the column types (valid for the current call)
+    pub datums: Vec<Datum>,
+    pub types: Vec<Oid>,
+}
+
+impl Bound {
+    pub fn ncols(&self) -> usize {
+        self.texts.len().max(self.datums.len())
+    }
+
+    /// Renders the bound for messages and the catalog: `42` or `(42,2026-01-01)`.
+    pub fn display(&self) -> String {
+        let texts: Vec<String> = if self.texts.is_empty() {
+            self.datums.iter().zip(&self.types).map(|(&d, &t)| output_text(d, t)).collect()
+        } else {
+            self.texts.clone()
+        };
+        if texts.len() == 1 {
+            texts[0].clone()
+        } else {
+            format!("({})", texts.join(","))
+        }
+    }
+}
+
+fn is_string_type(t: Oid) -> bool {
+    if t == pg_sys::UNKNOWNOID {
+        return true;
+    }
+    let mut cat: std::ffi::c_char = 0;
+    let mut pref = false;
+    unsafe { pg_sys::get_type_category_preferred(t, &mut cat, &mut pref) };
+    cat as u8 == b'S'
+}
+
+/// Converts `d` of type `from` to the column type `to` (typmod `typmod`), the way an assignment
+/// would, accepting string literals through the type's input function. Errors name the column.
+pub fn coerce(d: Datum, from: Oid, to: Oid, typmod: i32, what: &dyn Fn() -> String) -> Datum {
+    unsafe {
+        if from == to || pg_sys::IsBinaryCoercible(from, to) {
+            return d;
+        }
+        let mut func = pg_sys::InvalidOid;
+        let path = pg_sys::find_coercion_pathway(to, from, pg_sys::CoercionContext::COERCION_ASSIGNMENT, &mut func);
+        match path {
+            pg_sys::CoercionPathType::COERCION_PATH_FUNC => {
+                let nargs = pg_sys::get_func_nargs(func);
+                if nargs >= 2 {
+                    pg_sys::OidFunctionCall3Coll(func, pg_sys::InvalidOid, d, Datum::from(typmod), Datum::from(false))
+                } else {
+                    pg_sys::OidFunctionCall1Coll(func, pg_sys::InvalidOid, d)
+                }
+            }
+            pg_sys::CoercionPathType::COERCION_PATH_RELABELTYPE => d,
+            pg_sys::CoercionPathType::COERCION_PATH_COERCEVIAIO => via_io(d, from, to, typmod),
+            _ if is_string_type(from) => via_io(d, from, to, typmod),
+            _ => fail!(
+                ERRCODE_DATATYPE_MISMATCH,
+                "{} is of type {}, which cannot be used as {}",
+                what(),
+                keys::type_name(from),
+                keys::type_name(to)
+            ),
+        }
+    }
+}
+
+unsafe fn via_io(d: Datum, from: Oid, to: Oid, typmod: i32) -> Datum {
+    unsafe {
+        let text = output_text(d, from);
+        let c = CString::new(text).unwrap_or_default();
+        let (mut input, mut ioparam) = (pg_sys::InvalidOid, pg_sys::InvalidOid);
+        pg_sys::getTypeInputInfo(to, &mut input, &mut ioparam);
+        pg_sys::OidInputFunctionCall(input, c.as_ptr() as *mut _, ioparam, typmod)
+    }
+}
+
+/// The text form of a value (its type's output function).
+pub fn output_text(d: Datum, typ: Oid) -> String {
+    unsafe {
+        let (mut out, mut varlena) = (pg_sys::InvalidOid, false);
+        pg_sys::getTypeOutputInfo(typ, &mut out, &mut varlena);
+        let p = pg_sys::OidOutputFunctionCall(out, d);
+        let s = CStr::from_ptr(p).to_string_lossy().into_owned();
+        pg_sys::pfree(p.cast());
+        s
+    }
+}
+
+fn is_row_type(t: Oid) -> bool {
+    t == pg_sys::RECORDOID || unsafe { pg_sys::type_is_rowtype(t) }
+}
+
+/// Builds the key for `ix` from a scalar or ROW(...) value. `allow_prefix`: fewer values than
+/// index columns are accepted (a bound on the leading columns).
+pub fn bound_for(def: &CacheDef, ix: &IndexDef, d: Datum, typ: Oid, allow_prefix: bool, what: &str, want_texts: bool) -> Bound {
+    let mut values: Vec<(Datum, Oid, bool)> = Vec::new();
+    if is_row_type(typ) && !is_row_type(def.columns[ix.cols[0]].typid) {
+        unsafe {
+            let hdr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as pg_sys::HeapTupleHeader;
+            let rtype = crate::store::tuple_type_id(hdr);
+            let rtypmod = crate::store::tuple_typmod(hdr);
+            let td = pg_sys::lookup_rowtype_tupdesc(rtype, rtypmod);
+            let n = (*td).natts as usize;
+            let mut tup: pg_sys::HeapTupleData = std::mem::zeroed();
+            tup.t_len = crate::store::tuple_datum_len(hdr) as u32;
+            tup.t_data = hdr;
+            let mut vals = vec![Datum::from(0usize); n];
+            let mut nulls = vec![false; n];
+            pg_sys::heap_deform_tuple(&mut tup, td, vals.as_mut_ptr(), nulls.as_mut_ptr());
+            for i in 0..n {
+                let att = &*(*td).attrs.as_ptr().add(i);
+                values.push((vals[i], att.atttypid, nulls[i]));
+            }
+            pg_sys::DecrTupleDescRefCount(td);
+        }
+    } else {
+        values.push((d, typ, false));
+    }
+    let k = ix.cols.len();
+    if values.is_empty() || values.len() > k || (!allow_prefix && values.len() != k) {
+        fail!(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            "{} has {} value(s) but index \"{}\" of cache \"{}\" has {} column(s)",
+            what,
+            values.len(),
+            ix.name,
+            def.name,
+            k
+        );
+    }
+    let mut enc = KeyEncoder::new();
+    let mut texts = Vec::new();
+    let mut datums = Vec::with_capacity(values.len());
+    let mut types = Vec::with_capacity(values.len());
+    for (j, (v, t, isnull)) in values.into_iter().enumerate() {
+        let col = &def.columns[ix.cols[j]];
+        if isnull {
+            fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "{} must not contain NULL (column \"{}\" of cache \"{}\")", what, col.name, def.name);
+        }
+        let cv = coerce(v, t, col.typid, col.typmod, &|| format!("{} for column \"{}\" of index \"{}\" of cache \"{}\"", what, col.name, ix.name, def.name));
+        unsafe { keys::push_datum(&mut enc, ix.types[j], cv, false) };
+        if want_texts {
+            texts.push(output_text(cv, col.typid));
+        }
+        datums.push(cv);
+        types.push(col.typid);
+    }
+    Bound { key: enc.as_bytes().to_vec(), texts, datums, types }
+}
+
+/// Validates an optional [ge, lt) pair: ge <= lt (an empty range is allowed, ge > lt is not).
+pub fn check_order(def: &CacheDef, ix: &IndexDef, ge: &Option<Bound>, lt: &Option<Bound>) {
+    if let (Some(g), Some(l)) = (ge, lt) {
+        if g.key > l.key {
+            fail_detail!(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("ge = {}, lt = {}", g.display(), l.display()),
+                "lower bound is greater than upper bound for index \"{}\" of cache \"{}\"",
+                ix.name,
+                def.name
+            );
+        }
+    }
+}

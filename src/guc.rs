@@ -1,0 +1,43 @@
+//! Server settings. `tablecache.memory` and `tablecache.max_caches` size the shared region, so
+//! they can only be set at server start; `tablecache.enabled` is a per-session escape hatch.
+
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+pub static MEMORY_MB: GucSetting<i32> = GucSetting::<i32>::new(64);
+pub static MAX_CACHES: GucSetting<i32> = GucSetting::<i32>::new(32);
+pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"tablecache.memory",
+        c"Size of the shared-memory region that holds every cache.",
+        c"Requested at server start; reads, loads and adjustments never grow it.",
+        &MEMORY_MB,
+        1,
+        1024 * 1024,
+        GucContext::Postmaster,
+        GucFlags::UNIT_MB,
+    );
+    GucRegistry::define_int_guc(
+        c"tablecache.max_caches",
+        c"How many caches can exist at once (across all databases).",
+        c"Each cache takes one directory slot and one lock in shared memory.",
+        &MAX_CACHES,
+        1,
+        10_000,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"tablecache.enabled",
+        c"When off, every read goes to the database.",
+        c"For comparisons and emergencies; loads and definitions still work.",
+        &ENABLED,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+pub fn enabled() -> bool {
+    ENABLED.get()
+}

@@ -1,0 +1,46 @@
+//! tablecache: the result of an expensive join kept in PostgreSQL shared memory, ordered by
+//! one or more indexes, with a movable window and transparent fall-through to the database.
+//!
+//! Layout: `sql/` is the SQL surface; `catalog` holds definitions; `store/` and `shmem/` are the
+//! shared-memory store; `xact` is transaction glue; the pure core (allocator, key encoding,
+//! index arrays, coverage sets) is the `tablecache-core` crate beside this one.
+
+use pgrx::prelude::*;
+
+mod args;
+mod catalog;
+mod error;
+mod fallthrough;
+mod guc;
+mod keys;
+mod shmem;
+mod sql;
+mod sql_text;
+mod store;
+mod xact;
+
+pgrx::pg_module_magic!(name, version);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    guc::init();
+    // Without shared_preload_libraries there is no region: every function then says so clearly.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        shmem::install_hooks();
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'tablecache'", "tablecache.memory = '64MB'", "tablecache.max_caches = 32"]
+    }
+}

@@ -1,0 +1,220 @@
+//! The shared-memory region: one block requested at server start, holding a header, the cache
+//! directory (one slot per cache) and the arena that every cache's rows and index arrays are
+//! allocated from. Everything inside is addressed by offsets (see `tablecache_core::alloc`).
+//!
+//! Locks (one named LWLock tranche): lock 0 guards the directory and the arena allocator; lock
+//! 1 + i guards the contents of slot i. Lock order: a slot's lock before lock 0, never the reverse.
+
+pub mod slot;
+
+use crate::guc;
+use pgrx::pg_sys;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tablecache_core::alloc::{AllocStats, Arena, Offset};
+
+pub use slot::{Slot, SlotState, MAX_INDEXES, NAME_LEN};
+
+const MAGIC: u64 = 0x7461_626c_6563_6163; // "tablecac"
+const TRANCHE: &std::ffi::CStr = c"tablecache";
+
+#[repr(C)]
+pub struct Header {
+    magic: u64,
+    pub max_caches: u32,
+    _pad: u32,
+    /// Bumped on every definition change (and again at the end of the changing transaction) so
+    /// that backends drop their cached definitions.
+    pub def_epoch: AtomicU64,
+    /// Bumped whenever a slot is (re)assigned; lets backends cache slot numbers safely.
+    pub incarnations: AtomicU64,
+    arena_size: u64,
+}
+
+struct Attached {
+    header: *mut Header,
+    slots: *mut Slot,
+    arena: Arena,
+    locks: *mut pg_sys::LWLockPadded,
+}
+
+// Process-local: set once per backend (inherited from the postmaster on fork).
+static mut ATTACHED: Option<Attached> = None;
+static mut PREV_REQUEST_HOOK: pg_sys::shmem_request_hook_type = None;
+static mut PREV_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
+
+fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+fn layout() -> (usize, usize, usize) {
+    let max = guc::MAX_CACHES.get().max(1) as usize;
+    let header = align8(std::mem::size_of::<Header>());
+    let slots = align8(std::mem::size_of::<Slot>() * max);
+    let arena = (guc::MEMORY_MB.get().max(1) as usize) * 1024 * 1024;
+    (header, slots, arena)
+}
+
+pub fn install_hooks() {
+    unsafe {
+        PREV_REQUEST_HOOK = pg_sys::shmem_request_hook;
+        pg_sys::shmem_request_hook = Some(request_hook);
+        PREV_STARTUP_HOOK = pg_sys::shmem_startup_hook;
+        pg_sys::shmem_startup_hook = Some(startup_hook);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn request_hook() {
+    unsafe {
+        if let Some(prev) = PREV_REQUEST_HOOK {
+            prev();
+        }
+        let (h, s, a) = layout();
+        pg_sys::RequestAddinShmemSpace(h + s + a);
+        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), guc::MAX_CACHES.get() + 1);
+    }
+}
+
+/// PostgreSQL's AddinShmemInitLock (a macro in C: individual LWLock 21 of the main array).
+unsafe fn addin_init_lock() -> *mut pg_sys::LWLock {
+    unsafe { &mut (*pg_sys::MainLWLockArray.add(21)).lock }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn startup_hook() {
+    unsafe {
+        if let Some(prev) = PREV_STARTUP_HOOK {
+            prev();
+        }
+        let (h, s, a) = layout();
+        let max = guc::MAX_CACHES.get() as u32;
+        pg_sys::LWLockAcquire(addin_init_lock(), pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let mut found = false;
+        let base = pg_sys::ShmemInitStruct(c"tablecache region".as_ptr(), h + s + a, &mut found)
+            as *mut u8;
+        let header = base as *mut Header;
+        let slots = base.add(h) as *mut Slot;
+        let arena = Arena::from_raw(base.add(h + s), a);
+        if !found {
+            std::ptr::write_bytes(base, 0, h + s);
+            (*header).magic = MAGIC;
+            (*header).max_caches = max;
+            (*header).arena_size = a as u64;
+            for i in 0..max as usize {
+                Slot::init(slots.add(i));
+            }
+            arena.format();
+        }
+        let locks = pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr());
+        pg_sys::LWLockRelease(addin_init_lock());
+        ATTACHED = Some(Attached { header, slots, arena, locks });
+    }
+}
+
+#[allow(static_mut_refs)]
+fn attached() -> &'static Attached {
+    unsafe {
+        match ATTACHED.as_ref() {
+            Some(a) => a,
+            None => crate::fail_detail!(
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "add 'tablecache' to shared_preload_libraries in postgresql.conf and restart the server",
+                "tablecache is not loaded through shared_preload_libraries, so it has no shared memory"
+            ),
+        }
+    }
+}
+
+pub fn is_attached() -> bool {
+    #[allow(static_mut_refs)]
+    unsafe {
+        ATTACHED.is_some()
+    }
+}
+
+pub fn header() -> &'static Header {
+    unsafe { &*attached().header }
+}
+
+pub fn max_caches() -> usize {
+    header().max_caches as usize
+}
+
+/// Slot `i`. Callers hold the slot's lock for anything but its atomics.
+pub fn slot(i: usize) -> &'static mut Slot {
+    let a = attached();
+    assert!(i < unsafe { (*a.header).max_caches } as usize);
+    unsafe { &mut *a.slots.add(i) }
+}
+
+pub fn arena() -> Arena {
+    attached().arena
+}
+
+fn lock_ptr(i: usize) -> *mut pg_sys::LWLock {
+    unsafe { &mut (*attached().locks.add(i)).lock }
+}
+
+/// An LWLock held for the life of the guard. PostgreSQL also releases LWLocks on ERROR, so a
+/// guard dropped during unwinding only releases what is still held.
+pub struct LockGuard(*mut pg_sys::LWLock);
+
+impl LockGuard {
+    fn acquire(lock: *mut pg_sys::LWLock, exclusive: bool) -> LockGuard {
+        let mode = if exclusive { pg_sys::LWLockMode::LW_EXCLUSIVE } else { pg_sys::LWLockMode::LW_SHARED };
+        unsafe { pg_sys::LWLockAcquire(lock, mode) };
+        LockGuard(lock)
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        unsafe {
+            if pg_sys::LWLockHeldByMe(self.0) {
+                pg_sys::LWLockRelease(self.0);
+            }
+        }
+    }
+}
+
+pub fn lock_global(exclusive: bool) -> LockGuard {
+    LockGuard::acquire(lock_ptr(0), exclusive)
+}
+
+pub fn lock_slot(i: usize, exclusive: bool) -> LockGuard {
+    LockGuard::acquire(lock_ptr(1 + i), exclusive)
+}
+
+/// Allocates from the arena under the global lock. None when the region is full.
+pub fn alloc(size: usize) -> Option<Offset> {
+    let _g = lock_global(true);
+    arena().alloc(size)
+}
+
+/// Frees many blocks under one acquisition of the global lock.
+pub fn free_many(offs: impl IntoIterator<Item = Offset>) {
+    let _g = lock_global(true);
+    let a = arena();
+    for off in offs {
+        if off != 0 {
+            a.free(off);
+        }
+    }
+}
+
+pub fn memory_stats() -> AllocStats {
+    let _g = lock_global(false);
+    arena().stats()
+}
+
+pub fn ptr(off: Offset) -> *mut u8 {
+    arena().ptr(off)
+}
+
+pub fn bump_def_epoch() {
+    header().def_epoch.fetch_add(1, Ordering::AcqRel);
+}
+
+pub fn def_epoch() -> u64 {
+    header().def_epoch.load(Ordering::Acquire)
+}

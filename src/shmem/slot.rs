@@ -1,0 +1,175 @@
+//! One cache's state in shared memory: which cache it is, its index arrays, its window and its
+//! counters. A loaded cache is published as a whole: a writer prepares new arrays outside the
+//! slot lock and swaps them in under it, so readers see either the old or the new state.
+
+use pgrx::pg_sys;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use tablecache_core::alloc::Offset;
+
+pub const MAX_INDEXES: usize = 16;
+pub const NAME_LEN: usize = 64;
+
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    Free = 0,
+    Unloaded = 1,
+    Loaded = 2,
+}
+
+/// A sorted array of row offsets in the arena.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct IndexSlot {
+    pub array: Offset,
+    pub len: u64,
+}
+
+/// An encoded key in the arena (`off == 0`: unbounded).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct KeyRef {
+    pub off: Offset,
+    pub len: u32,
+    pub present: u32,
+}
+
+#[repr(C)]
+pub struct Counters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub refreshes: AtomicU64,
+    pub invalidations: AtomicU64,
+    pub loads: AtomicU64,
+    pub adjustments: AtomicU64,
+    pub rows_loaded: AtomicU64,
+    pub rows_expired: AtomicU64,
+}
+
+impl Counters {
+    pub fn all(&self) -> [&AtomicU64; 8] {
+        [
+            &self.hits,
+            &self.misses,
+            &self.refreshes,
+            &self.invalidations,
+            &self.loads,
+            &self.adjustments,
+            &self.rows_loaded,
+            &self.rows_expired,
+        ]
+    }
+    pub fn reset(&self) {
+        for c in self.all() {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[repr(C)]
+pub struct Slot {
+    pub state: SlotState,
+    pub db: pg_sys::Oid,
+    pub cache_id: i64,
+    /// Definition version the arrays were built for; readers with another version fall through.
+    pub def_version: i64,
+    pub incarnation: u64,
+    /// Backend that is loading/adjusting this cache (0: none). Guarded by the slot lock.
+    pub writer_pid: AtomicI32,
+    pub writer_cv: pg_sys::ConditionVariable,
+    pub name: [u8; NAME_LEN],
+    pub nindexes: u32,
+    /// Position (in the definition's index list) of the window's index; -1 when unloaded.
+    pub window_index: i32,
+    /// The window index's name (positions change when a definition changes; names do not).
+    pub window_name: [u8; NAME_LEN],
+    pub window_ge: KeyRef,
+    pub window_lt: KeyRef,
+    pub indexes: [IndexSlot; MAX_INDEXES],
+    pub rows: u64,
+    /// Bytes of the arena held by this cache: row records, index arrays, window keys.
+    pub bytes: u64,
+    pub progress_done: AtomicU64,
+    pub progress_expected: AtomicU64,
+    pub counters: Counters,
+}
+
+impl Slot {
+    /// # Safety
+    /// `p` points at zeroed shared memory reserved for a slot.
+    pub unsafe fn init(p: *mut Slot) {
+        unsafe {
+            (*p).state = SlotState::Free;
+            (*p).window_index = -1;
+            pg_sys::ConditionVariableInit(&mut (*p).writer_cv);
+        }
+    }
+
+    pub fn name_str(&self) -> &str {
+        let end = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        std::str::from_utf8(&self.name[..end]).unwrap_or("?")
+    }
+
+    pub fn set_name(&mut self, name: &str) {
+        set_fixed(&mut self.name, name);
+    }
+
+    pub fn window_name_str(&self) -> &str {
+        let end = self.window_name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        std::str::from_utf8(&self.window_name[..end]).unwrap_or("?")
+    }
+
+    pub fn index_entries(&self, i: usize) -> &'static [u64] {
+        let ix = self.indexes[i];
+        if ix.len == 0 {
+            return &[];
+        }
+        unsafe { std::slice::from_raw_parts(super::ptr(ix.array) as *const u64, ix.len as usize) }
+    }
+
+    pub fn key_bytes(k: &KeyRef) -> Option<&'static [u8]> {
+        if k.present == 0 {
+            None
+        } else if k.len == 0 {
+            Some(&[])
+        } else {
+            Some(unsafe { std::slice::from_raw_parts(super::ptr(k.off), k.len as usize) })
+        }
+    }
+
+    /// Resets the slot's published contents; returns the arena blocks that the caller must free
+    /// (outside this slot's critical section is fine: nothing references them any more).
+    pub fn take_contents(&mut self) -> Vec<Offset> {
+        let mut out = Vec::new();
+        if self.state == SlotState::Loaded {
+            // every row is in the primary-key array exactly once
+            out.extend_from_slice(self.index_entries(0));
+        }
+        for ix in self.indexes.iter_mut() {
+            if ix.array != 0 {
+                out.push(ix.array);
+            }
+            *ix = IndexSlot::default();
+        }
+        for k in [&mut self.window_ge, &mut self.window_lt] {
+            if k.off != 0 {
+                out.push(k.off);
+            }
+            *k = KeyRef::default();
+        }
+        self.window_index = -1;
+        self.rows = 0;
+        self.bytes = 0;
+        if self.state == SlotState::Loaded {
+            self.state = SlotState::Unloaded;
+        }
+        out
+    }
+}
+
+pub fn set_fixed(dst: &mut [u8; NAME_LEN], name: &str) {
+    *dst = [0; NAME_LEN];
+    let b = name.as_bytes();
+    let n = b.len().min(NAME_LEN - 1);
+    dst[..n].copy_from_slice(&b[..n]);
+}

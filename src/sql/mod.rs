@@ -1,0 +1,103 @@
+//! The SQL surface: every function of API.md, and the catalog and views behind them.
+
+pub mod define;
+pub mod read;
+pub mod views;
+pub mod window;
+
+pgrx::extension_sql!(
+    r#"
+CREATE SEQUENCE tablecache.def_version_seq;
+
+CREATE TABLE tablecache.cache_def (
+    id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('tablecache.def_version_seq'),
+    name text NOT NULL UNIQUE,
+    query text NOT NULL,
+    primary_key text[] NOT NULL,
+    rowtype regtype NOT NULL,
+    owner regrole NOT NULL,
+    search_path text NOT NULL,
+    version bigint NOT NULL,
+    window_index text,
+    window_ge text[],
+    window_lt text[]
+);
+COMMENT ON TABLE tablecache.cache_def IS 'tablecache: one row per cache (use the tablecache functions to change it)';
+
+CREATE TABLE tablecache.index_def (
+    cache text NOT NULL REFERENCES tablecache.cache_def (name) ON DELETE CASCADE ON UPDATE CASCADE,
+    name text NOT NULL,
+    columns text[] NOT NULL,
+    position int NOT NULL,
+    PRIMARY KEY (cache, name)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('tablecache.cache_def', '');
+SELECT pg_catalog.pg_extension_config_dump('tablecache.index_def', '');
+SELECT pg_catalog.pg_extension_config_dump('tablecache.def_version_seq', '');
+GRANT SELECT ON tablecache.cache_def, tablecache.index_def TO PUBLIC;
+"#,
+    name = "catalog",
+    bootstrap
+);
+
+pgrx::extension_sql!(
+    r#"
+CREATE FUNCTION tablecache.get(rowtype anyelement, key anycompatible) RETURNS anyelement
+    AS 'MODULE_PATHNAME', 'tablecache_get' LANGUAGE c STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION tablecache.range(rowtype anyelement, index text,
+                                 ge anycompatible DEFAULT NULL, lt anycompatible DEFAULT NULL)
+    RETURNS SETOF anyelement
+    AS 'MODULE_PATHNAME', 'tablecache_range' LANGUAGE c STABLE PARALLEL RESTRICTED ROWS 100;
+CREATE FUNCTION tablecache.covers(cache text, index text,
+                                  ge anycompatible DEFAULT NULL, lt anycompatible DEFAULT NULL)
+    RETURNS boolean
+    AS 'MODULE_PATHNAME', 'tablecache_covers' LANGUAGE c STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION tablecache.load(cache text, index text DEFAULT 'primary_key',
+                                ge anycompatible DEFAULT NULL, lt anycompatible DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'tablecache_load' LANGUAGE c VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION tablecache.adjust(cache text, index text,
+                                  ge anycompatible DEFAULT NULL, lt anycompatible DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'tablecache_adjust' LANGUAGE c VOLATILE PARALLEL UNSAFE;
+
+CREATE VIEW tablecache.caches AS
+SELECT d.name, d.query, d.primary_key,
+       ARRAY['primary_key'] || ARRAY(SELECT i.name FROM tablecache.index_def i
+                                     WHERE i.cache = d.name ORDER BY i.position) AS indexes,
+       s.window_index, s.window_ge, s.window_lt,
+       coalesce(s.loaded, false) AS loaded,
+       coalesce(s.rows, 0) AS rows,
+       coalesce(s.bytes, 0) AS bytes,
+       s.load_rows_done, s.load_rows_expected, s.writer_pid AS loading_pid,
+       d.owner, d.rowtype
+FROM tablecache.cache_def d
+LEFT JOIN tablecache.slot_info() s ON s.cache_id = d.id;
+
+CREATE VIEW tablecache.stats AS
+SELECT d.name AS cache,
+       coalesce(s.counters[1], 0) AS hits,
+       coalesce(s.counters[2], 0) AS misses,
+       coalesce(s.counters[3], 0) AS refreshes,
+       coalesce(s.counters[4], 0) AS invalidations,
+       coalesce(s.counters[5], 0) AS loads,
+       coalesce(s.counters[6], 0) AS adjustments,
+       coalesce(s.counters[7], 0) AS rows_loaded,
+       coalesce(s.counters[8], 0) AS rows_expired
+FROM tablecache.cache_def d
+LEFT JOIN tablecache.slot_info() s ON s.cache_id = d.id;
+
+CREATE VIEW tablecache.memory AS SELECT * FROM tablecache.memory_info();
+
+CREATE VIEW tablecache.progress AS
+SELECT d.name AS cache, s.writer_pid AS pid, s.load_rows_done AS rows_done,
+       s.load_rows_expected AS rows_expected
+FROM tablecache.cache_def d JOIN tablecache.slot_info() s ON s.cache_id = d.id
+WHERE s.writer_pid IS NOT NULL;
+
+GRANT SELECT ON tablecache.caches, tablecache.stats, tablecache.memory, tablecache.progress TO PUBLIC;
+"#,
+    name = "surface",
+    finalize
+);

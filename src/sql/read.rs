@@ -1,0 +1,191 @@
+//! Reads: `get`, `range`, `covers`. Served from shared memory when the window guarantees the
+//! answer is complete, otherwise answered by the database with the same rows in the same order.
+
+use crate::args::{self, Args, Bound};
+use crate::catalog::{self, CacheDef};
+use crate::fallthrough;
+use crate::guc;
+use crate::shmem::{self, Slot};
+use crate::store::{self, rows::Row};
+use pgrx::pg_sys::{self, Datum};
+use pgrx::prelude::*;
+use std::sync::atomic::Ordering;
+use tablecache_core::index;
+use tablecache_core::keys::{split_columns, sql_in_range};
+
+/// Is every row of index `ixp` in [ge, lt) guaranteed to be in the cached window?
+pub fn covered(slot: &Slot, def: &CacheDef, ixp: usize, ge: Option<&[u8]>, lt: Option<&[u8]>) -> bool {
+    if slot.window_index < 0 {
+        return false;
+    }
+    let w = slot.window_index as usize;
+    let (wge, wlt) = (Slot::key_bytes(&slot.window_ge), Slot::key_bytes(&slot.window_lt));
+    if wge.is_none() && wlt.is_none() {
+        return true; // the whole query is cached
+    }
+    let within = |g: Option<&[u8]>, l: Option<&[u8]>| -> bool {
+        wge.is_none_or(|w| g.is_some_and(|g| g >= w)) && wlt.is_none_or(|w| l.is_some_and(|l| l <= w))
+    };
+    if ixp == w {
+        return within(ge, lt);
+    }
+    // A secondary index whose last column is the window's only column: covered when the request
+    // fixes every other column by equality and its range on the last one lies in the window.
+    let (wix, ix) = (&def.indexes[w], &def.indexes[ixp]);
+    if wix.cols.len() != 1 || ix.cols.last() != Some(&wix.cols[0]) {
+        return false;
+    }
+    let (Some(g), Some(l)) = (ge, lt) else { return false };
+    let (gc, lc) = (split_columns(g, &ix.layout), split_columns(l, &ix.layout));
+    let k = ix.cols.len();
+    if gc.len() != k || lc.len() != k || gc[..k - 1] != lc[..k - 1] {
+        return false;
+    }
+    within(gc[k - 1], lc[k - 1])
+}
+
+/// Is the single key `key` of index `ixp` inside the window?
+pub fn covered_point(slot: &Slot, def: &CacheDef, ixp: usize, key: &[u8]) -> bool {
+    if slot.window_index < 0 {
+        return false;
+    }
+    let (wge, wlt) = (Slot::key_bytes(&slot.window_ge), Slot::key_bytes(&slot.window_lt));
+    if wge.is_none() && wlt.is_none() {
+        return true;
+    }
+    slot.window_index as usize == ixp && sql_in_range(key, wge, wlt, &def.indexes[ixp].layout)
+}
+
+fn count(def: &CacheDef, hit: bool) {
+    let i = match store::find_slot(def) {
+        Some(i) => i,
+        None => store::ensure_slot(def),
+    };
+    let c = &shmem::slot(i).counters;
+    if hit { &c.hits } else { &c.misses }.fetch_add(1, Ordering::Relaxed);
+}
+
+fn opt_bound(def: &CacheDef, ixp: usize, a: &Args, i: usize, what: &str) -> Option<Bound> {
+    a.opt(i).map(|(d, t)| args::bound_for(def, &def.indexes[ixp], d, t, true, what, false))
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_tablecache_get() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tablecache_get(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+    let a = Args(fcinfo);
+    shmem::header();
+    let def = catalog::lookup_by_rowtype(a.type_of(0));
+    def.check_read_access();
+    let Some((d, t)) = a.opt(1) else {
+        unsafe { (*fcinfo).isnull = true };
+        return Datum::from(0usize);
+    };
+    let key = args::bound_for(&def, &def.indexes[0], d, t, false, "key", false);
+    if guc::enabled() {
+        if let Some(g) = store::read(&def) {
+            let arr = g.slot.index_entries(0);
+            if let Some(pos) = index::find(arr, |e| Row::at(e).key(0).cmp(&key.key[..])) {
+                let mut t = Row::at(arr[pos]).heap_tuple();
+                let d = unsafe { pg_sys::heap_copy_tuple_as_datum(&mut t, def.tupdesc) };
+                drop(g);
+                count(&def, true);
+                return d;
+            }
+            if covered_point(g.slot, &def, 0, &key.key) {
+                drop(g);
+                count(&def, true);
+                unsafe { (*fcinfo).isnull = true };
+                return Datum::from(0usize);
+            }
+        }
+    }
+    count(&def, false);
+    match fallthrough::get(&def, &key) {
+        Some(d) => d,
+        None => {
+            unsafe { (*fcinfo).isnull = true };
+            Datum::from(0usize)
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_tablecache_range() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tablecache_range(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+    let a = Args(fcinfo);
+    shmem::header();
+    let def = catalog::lookup_by_rowtype(a.type_of(0));
+    def.check_read_access();
+    let ixp = def.index_pos(&a.text(1, "index"));
+    let ge = opt_bound(&def, ixp, &a, 2, "ge");
+    let lt = opt_bound(&def, ixp, &a, 3, "lt");
+    args::check_order(&def, &def.indexes[ixp], &ge, &lt);
+    unsafe { pg_sys::InitMaterializedSRF(fcinfo, 0) };
+    let rsinfo = unsafe { (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo };
+    let store = unsafe { (*rsinfo).setResult };
+    let (gk, lk) = (ge.as_ref().map(|b| &b.key[..]), lt.as_ref().map(|b| &b.key[..]));
+    if guc::enabled() {
+        if let Some(g) = store::read(&def) {
+            if covered(g.slot, &def, ixp, gk, lk) {
+                let arr = g.slot.index_entries(ixp);
+                let layout = &def.indexes[ixp].layout;
+                let mut gcmp = |e: u64| Row::at(e).key(ixp).cmp(gk.unwrap_or(&[]));
+                let mut lcmp = |e: u64| Row::at(e).key(ixp).cmp(lk.unwrap_or(&[]));
+                let (s, e) = index::range_positions(
+                    arr,
+                    if gk.is_some() { Some(&mut gcmp) } else { None },
+                    if lk.is_some() { Some(&mut lcmp) } else { None },
+                );
+                for &r in &arr[s..e.max(s)] {
+                    let row = Row::at(r);
+                    if row.has_null(ixp) && !sql_in_range(row.key(ixp), gk, lk, layout) {
+                        continue;
+                    }
+                    let mut t = row.heap_tuple();
+                    unsafe { pg_sys::tuplestore_puttuple(store, &mut t) };
+                }
+                drop(g);
+                count(&def, true);
+                return Datum::from(0usize);
+            }
+        }
+    }
+    count(&def, false);
+    fallthrough::range(&def, ixp, ge.as_ref(), lt.as_ref(), store);
+    Datum::from(0usize)
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_tablecache_covers() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tablecache_covers(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
+    let a = Args(fcinfo);
+    shmem::header();
+    let def = catalog::lookup_by_name(&a.text(0, "cache"));
+    let ixp = def.index_pos(&a.text(1, "index"));
+    let ge = opt_bound(&def, ixp, &a, 2, "ge");
+    let lt = opt_bound(&def, ixp, &a, 3, "lt");
+    args::check_order(&def, &def.indexes[ixp], &ge, &lt);
+    let yes = match store::read(&def) {
+        Some(g) => covered(g.slot, &def, ixp, ge.as_ref().map(|b| &b.key[..]), lt.as_ref().map(|b| &b.key[..])),
+        None => false,
+    };
+    Datum::from(yes)
+}

@@ -1,0 +1,370 @@
+//! Loading and moving a cache's window. The source query is streamed through an SPI cursor
+//! straight into arena records; new index arrays are merged from the rows that stay and the rows
+//! that enter; then `publish` swaps them in at once. Until then readers see the old window, and
+//! any ERROR (a duplicate key, a full region, a cancel) frees everything staged.
+
+use super::rows::{self, Row};
+use super::{publish, Contents};
+use crate::args::Bound;
+use crate::catalog::{self, CacheDef};
+use crate::shmem::{self, slot::KeyRef, SlotState};
+use crate::sql_text::filter_sql;
+use crate::{fail, fail_detail};
+use pgrx::pg_sys::{self, Datum};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::sync::atomic::Ordering;
+use tablecache_core::alloc::Offset;
+use tablecache_core::index;
+use tablecache_core::keys::{sql_in_range, KeyEncoder};
+
+thread_local! {
+    /// Arena blocks this backend allocated for a load that is not yet published.
+    static STAGED: RefCell<Vec<Offset>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Frees whatever a failed or interrupted load left staged (also called at backend exit).
+pub fn free_staged() {
+    let blocks: Vec<Offset> = STAGED.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if !blocks.is_empty() {
+        shmem::free_many(blocks);
+    }
+}
+
+struct StagingGuard;
+impl Drop for StagingGuard {
+    fn drop(&mut self) {
+        free_staged();
+    }
+}
+
+fn stage_alloc(def: &CacheDef, size: usize) -> Offset {
+    match shmem::alloc(size) {
+        Some(off) => {
+            STAGED.with(|s| s.borrow_mut().push(off));
+            off
+        }
+        None => {
+            let st = shmem::memory_stats();
+            fail_detail!(
+                ERRCODE_DISK_FULL,
+                format!("{} of {} bytes in use, {} requested; raise tablecache.memory or load a smaller window", st.used_bytes, st.total_bytes, size),
+                "tablecache memory is full while loading cache \"{}\"",
+                def.name
+            )
+        }
+    }
+}
+
+/// What a window bound block holds: the encoded key, then the column values as text (so that
+/// another backend can turn the window back into SQL).
+fn write_bound(def: &CacheDef, b: &Bound) -> KeyRef {
+    let mut buf = Vec::with_capacity(b.key.len() + 64);
+    buf.extend_from_slice(&b.key);
+    buf.extend_from_slice(&(b.texts.len() as u32).to_le_bytes());
+    for t in &b.texts {
+        buf.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        buf.extend_from_slice(t.as_bytes());
+    }
+    let off = stage_alloc(def, buf.len());
+    unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), shmem::ptr(off), buf.len()) };
+    KeyRef { off, len: b.key.len() as u32, present: 1 }
+}
+
+fn read_bound(k: &KeyRef) -> Option<Bound> {
+    if k.present == 0 {
+        return None;
+    }
+    let base = shmem::ptr(k.off);
+    let key = unsafe { std::slice::from_raw_parts(base, k.len as usize) }.to_vec();
+    let mut p = unsafe { base.add(k.len as usize) };
+    let rd = |p: &mut *mut u8| -> u32 {
+        let v = unsafe { (*p as *const u32).read_unaligned() };
+        *p = unsafe { p.add(4) };
+        v
+    };
+    let n = rd(&mut p);
+    let mut texts = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let len = rd(&mut p) as usize;
+        let s = unsafe { std::slice::from_raw_parts(p, len) };
+        texts.push(String::from_utf8_lossy(s).into_owned());
+        p = unsafe { p.add(len) };
+    }
+    Some(Bound { key, texts, datums: Vec::new(), types: Vec::new() })
+}
+
+/// The current window of slot `i` as (index name, ge, lt); None when unloaded.
+pub fn window_spec(_def: &CacheDef, i: usize) -> Option<(String, Option<Bound>, Option<Bound>)> {
+    window_spec_unchecked(i)
+}
+
+/// As `window_spec`, for callers that hold the slot lock.
+pub fn window_spec_unchecked(i: usize) -> Option<(String, Option<Bound>, Option<Bound>)> {
+    let s = shmem::slot(i);
+    if s.state != SlotState::Loaded || s.window_index < 0 {
+        return None;
+    }
+    Some((s.window_name_str().to_string(), read_bound(&s.window_ge), read_bound(&s.window_lt)))
+}
+
+/// The current window of slot `i` as (index position, ge, lt); None when unloaded.
+pub fn current_window(i: usize) -> Option<(usize, Option<Bound>, Option<Bound>)> {
+    let s = shmem::slot(i);
+    if s.state != SlotState::Loaded || s.window_index < 0 {
+        return None;
+    }
+    Some((s.window_index as usize, read_bound(&s.window_ge), read_bound(&s.window_lt)))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Load,
+    Adjust,
+    /// reload the same window (after an index definition changed)
+    Reload,
+}
+
+/// Loads or moves the window of `def` to `[ge, lt)` on index `ixp`. Returns rows fetched.
+/// The caller holds the writer role for the cache's slot.
+pub fn set_window(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode) -> i64 {
+    let s = shmem::slot(slot);
+    // Only writers change a slot's contents, and we are the writer: reading them unlocked is safe.
+    let loaded = s.state == SlotState::Loaded && s.def_version == def.version;
+    if mode == Mode::Load && s.state == SlotState::Loaded {
+        fail!(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "cache \"{}\" is already loaded; use tablecache.adjust to move its window", def.name);
+    }
+    if s.state == SlotState::Loaded && !loaded {
+        super::unload(slot);
+    }
+    let old = if loaded { current_window(slot) } else { None };
+
+    let ix = &def.indexes[ixp];
+    let mut params: Vec<String> = Vec::new();
+    let mut sql = format!("SELECT * FROM ({}) q", def.query);
+    let new_filter = filter_sql(def, ix, ge.as_ref(), lt.as_ref(), &mut params);
+    let mut conds = Vec::new();
+    if let Some(f) = new_filter {
+        conds.push(f);
+    }
+    if let Some((oixp, oge, olt)) = &old {
+        match filter_sql(def, &def.indexes[*oixp], oge.as_ref(), olt.as_ref(), &mut params) {
+            Some(f) => conds.push(format!("NOT coalesce({f}, false)")),
+            None => conds.push("false".into()), // the whole query is loaded already
+        }
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+
+    let _staging = StagingGuard;
+    let mut staged: Vec<Offset> = Vec::new();
+    let mut bytes: u64 = 0;
+    s.progress_done.store(0, Ordering::Relaxed);
+    s.progress_expected.store(0, Ordering::Relaxed);
+    catalog::with_search_path(&def.search_path, || stream(def, &sql, &params, slot, &mut staged, &mut bytes));
+
+    // Rows that stay: the old rows inside the new window.
+    let in_new = |r: u64| -> bool {
+        let row = Row::at(r);
+        let key = row.key(ixp);
+        if row.has_null(ixp) {
+            return sql_in_range(key, ge.as_ref().map(|b| &b.key[..]), lt.as_ref().map(|b| &b.key[..]), &ix.layout);
+        }
+        ge.as_ref().is_none_or(|g| key >= &g.key[..]) && lt.as_ref().is_none_or(|l| key < &l.key[..])
+    };
+    let old_pk: &[u64] = if loaded { s.index_entries(0) } else { &[] };
+
+    // Primary-key uniqueness among the new rows; a new row replaces a stale kept one.
+    if let Err((a, _)) = index::sort_unique(&mut staged, |a, b| rows::cmp_rows(0, a, b)) {
+        fail_detail!(
+            ERRCODE_UNIQUE_VIOLATION,
+            format!("Key ({})=({}) appears more than once.", pk_names(def), pk_text(def, a)),
+            "query of cache \"{}\" returned two rows with the same primary key",
+            def.name
+        );
+    }
+    let mut replaced: HashSet<u64> = HashSet::new();
+    if loaded && !staged.is_empty() {
+        for &r in old_pk {
+            if in_new(r) && index::find(&staged, |e| rows::cmp_rows(0, e, r)).is_some() {
+                replaced.insert(r);
+            }
+        }
+    }
+    let keep = |r: u64| in_new(r) && !replaced.contains(&r);
+    let kept_count = old_pk.iter().filter(|&&r| keep(r)).count();
+    let total = kept_count + staged.len();
+
+    let mut arrays = Vec::with_capacity(def.indexes.len());
+    for j in 0..def.indexes.len() {
+        let mut add = staged.clone();
+        if j != 0 {
+            add.sort_unstable_by(|&a, &b| rows::cmp_rows(j, a, b));
+        }
+        let off = stage_alloc(def, (total * 8).max(8));
+        let out = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(off) as *mut u64, total) };
+        let old_j: &[u64] = if loaded { s.index_entries(j) } else { &[] };
+        if index::merge_into(old_j, keep, &add, |a, b| rows::cmp_rows(j, a, b), out).is_err() {
+            fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
+        }
+        arrays.push((off, total as u64));
+        bytes += (total * 8) as u64;
+    }
+    let window_ge = ge.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
+    let window_lt = lt.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
+
+    let expired: Vec<Offset> = old_pk.iter().copied().filter(|&r| !keep(r)).collect();
+    let kept_bytes: u64 = {
+        let a = shmem::arena();
+        old_pk.iter().filter(|&&r| keep(r)).map(|&r| a.usable_size(r) as u64).sum()
+    };
+    let contents = Contents {
+        arrays,
+        window_index: ixp as i32,
+        window_name: ix.name.clone(),
+        window_ge,
+        window_lt,
+        rows: total as u64,
+        bytes: bytes + kept_bytes,
+        def_version: def.version,
+    };
+    // Everything is allocated and checked: from here on nothing can fail.
+    STAGED.with(|st| st.borrow_mut().clear());
+    let garbage = publish(slot, contents, &expired);
+    shmem::free_many(garbage);
+
+    let c = &s.counters;
+    match mode {
+        Mode::Load | Mode::Reload => c.loads.fetch_add(1, Ordering::Relaxed),
+        Mode::Adjust => c.adjustments.fetch_add(1, Ordering::Relaxed),
+    };
+    c.rows_loaded.fetch_add(staged.len() as u64, Ordering::Relaxed);
+    c.rows_expired.fetch_add(expired.len() as u64, Ordering::Relaxed);
+    staged.len() as i64
+}
+
+fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mut Vec<Offset>, bytes: &mut u64) {
+    let csql = CString::new(sql).unwrap_or_default();
+    let s = shmem::slot(slot);
+    unsafe {
+        if pg_sys::SPI_connect() < 0 {
+            fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
+        }
+        let mut argtypes = vec![pg_sys::TEXTOID; params.len()];
+        let cparams: Vec<CString> = params.iter().map(|p| CString::new(p.as_str()).unwrap_or_default()).collect();
+        let mut values: Vec<Datum> = cparams.iter().map(|c| Datum::from(pg_sys::cstring_to_text(c.as_ptr()))).collect();
+        let plan = pg_sys::SPI_prepare(csql.as_ptr(), params.len() as i32, argtypes.as_mut_ptr());
+        if plan.is_null() {
+            fail!(ERRCODE_INTERNAL_ERROR, "could not prepare the query of cache \"{}\"", def.name);
+        }
+        let portal = pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), std::ptr::null(), true);
+        if let Some(est) = plan_rows(portal) {
+            s.progress_expected.store(est, Ordering::Relaxed);
+        }
+        let natts = def.columns.len();
+        let mut vals = vec![Datum::from(0usize); natts];
+        let mut nulls = vec![false; natts];
+        let mut encs: Vec<KeyEncoder> = (0..def.indexes.len()).map(|_| KeyEncoder::new()).collect();
+        let mut checked = false;
+        loop {
+            pg_sys::SPI_cursor_fetch(portal, true, 1000);
+            let n = pg_sys::SPI_processed as usize;
+            let tt = pg_sys::SPI_tuptable;
+            if n == 0 || tt.is_null() {
+                break;
+            }
+            let td = (*tt).tupdesc;
+            if !checked {
+                check_shape(def, td);
+                checked = true;
+            }
+            for t in 0..n {
+                let tup = *(*tt).vals.add(t);
+                pg_sys::heap_deform_tuple(tup, td, vals.as_mut_ptr(), nulls.as_mut_ptr());
+                let mut null_mask = 0u16;
+                for (j, ix) in def.indexes.iter().enumerate() {
+                    let e = &mut encs[j];
+                    e.clear();
+                    for (c, &att) in ix.cols.iter().enumerate() {
+                        if nulls[att] {
+                            null_mask |= 1 << j;
+                        }
+                        crate::keys::push_datum(e, ix.types[c], vals[att], nulls[att]);
+                    }
+                }
+                // Rows are stored detoasted: a cached row must not point into a table's TOAST.
+                let (tptr, tlen, flat) = if (*(*tup).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL != 0 {
+                    let d = pg_sys::heap_copy_tuple_as_datum(tup, td);
+                    let h = d.cast_mut_ptr::<pg_sys::HeapTupleHeaderData>();
+                    (h as *const u8, super::tuple_datum_len(h), Some(h))
+                } else {
+                    ((*tup).t_data as *const u8, (*tup).t_len as usize, None)
+                };
+                let keys: Vec<&[u8]> = encs.iter().map(|e| e.as_bytes()).collect();
+                let size = rows::record_size(&keys, tlen);
+                let off = stage_alloc(def, size);
+                rows::write(shmem::ptr(off), &keys, null_mask, tptr, tlen);
+                if let Some(h) = flat {
+                    pg_sys::pfree(h.cast());
+                }
+                staged.push(off);
+                *bytes += shmem::arena().usable_size(off) as u64;
+            }
+            pg_sys::SPI_freetuptable(tt);
+            s.progress_done.store(staged.len() as u64, Ordering::Relaxed);
+        }
+        pg_sys::SPI_cursor_close(portal);
+        pg_sys::SPI_finish();
+    }
+}
+
+unsafe fn plan_rows(portal: pg_sys::Portal) -> Option<u64> {
+    unsafe {
+        if portal.is_null() || (*portal).stmts.is_null() || (*(*portal).stmts).length == 0 {
+            return None;
+        }
+        let stmt = (*(*(*portal).stmts).elements).ptr_value as *mut pg_sys::PlannedStmt;
+        if (*stmt).planTree.is_null() {
+            return None;
+        }
+        Some((*(*stmt).planTree).plan_rows.max(0.0) as u64)
+    }
+}
+
+/// The query must still produce the row type the cache was created with.
+unsafe fn check_shape(def: &CacheDef, td: pg_sys::TupleDesc) {
+    unsafe {
+        let ok = (*td).natts as usize == def.columns.len()
+            && def.columns.iter().enumerate().all(|(i, c)| (*(*td).attrs.as_ptr().add(i)).atttypid == c.typid);
+        if !ok {
+            fail!(
+                ERRCODE_DATATYPE_MISMATCH,
+                "the query of cache \"{}\" no longer returns the columns of its row type (was a base table altered?)",
+                def.name
+            );
+        }
+    }
+}
+
+pub fn pk_names(def: &CacheDef) -> String {
+    def.indexes[0].cols.iter().map(|&c| def.col_name(c).to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The primary key of a stored row, as text, for messages.
+pub fn pk_text(def: &CacheDef, r: u64) -> String {
+    let row = Row::at(r);
+    let mut tup = row.heap_tuple();
+    let n = def.columns.len();
+    let mut vals = vec![Datum::from(0usize); n];
+    let mut nulls = vec![false; n];
+    unsafe { pg_sys::heap_deform_tuple(&mut tup, def.tupdesc, vals.as_mut_ptr(), nulls.as_mut_ptr()) };
+    def.indexes[0]
+        .cols
+        .iter()
+        .map(|&c| if nulls[c] { "NULL".to_string() } else { crate::args::output_text(vals[c], def.columns[c].typid) })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
