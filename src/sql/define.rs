@@ -229,7 +229,7 @@ fn create_index(cache: &str, index: &str, columns: Vec<Option<String>>) {
     as_catalog_owner(|| {
         Spi::run_with_args(
             "INSERT INTO tablecache.index_def (cache, name, columns, position) \
-             SELECT $1, $2, $3, pg_catalog.coalesce(pg_catalog.max(position) OPERATOR(pg_catalog.+) 1, 1) FROM tablecache.index_def WHERE cache OPERATOR(pg_catalog.=) $1",
+             SELECT $1, $2, $3, COALESCE(pg_catalog.max(position) OPERATOR(pg_catalog.+) 1, 1) FROM tablecache.index_def WHERE cache OPERATOR(pg_catalog.=) $1",
             &[cache.into(), index.into(), cols.into()],
         )
         .and_then(|_| {
