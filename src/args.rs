@@ -171,6 +171,11 @@ pub fn bound_for(def: &CacheDef, ix: &IndexDef, d: Datum, typ: Oid, allow_prefix
     } else {
         values.push((d, typ, false));
     }
+    bound_from_values(def, ix, values, allow_prefix, what, want_texts)
+}
+
+/// As `bound_for`, from values already split into columns: (datum, type, is null).
+pub fn bound_from_values(def: &CacheDef, ix: &IndexDef, values: Vec<(Datum, Oid, bool)>, allow_prefix: bool, what: &str, want_texts: bool) -> Bound {
     let k = ix.cols.len();
     if values.is_empty() || values.len() > k || (!allow_prefix && values.len() != k) {
         fail!(

@@ -30,9 +30,9 @@ fn cols_expr(def: &CacheDef, ix: &IndexDef, n: usize) -> String {
 
 /// `(q.a, q.b) >= ROW($1::text::t1, ...)`-style conditions for a window given as text values
 /// (the form kept in shared memory). None: no condition (unbounded on both sides).
-pub fn filter_sql(def: &CacheDef, ix: &IndexDef, ge: Option<&Bound>, lt: Option<&Bound>, params: &mut Vec<String>) -> Option<String> {
+pub fn filter_sql(def: &CacheDef, ix: &IndexDef, ge: Option<&Bound>, lt: Option<&Bound>, lt_inclusive: bool, params: &mut Vec<String>) -> Option<String> {
     let mut conds = Vec::new();
-    for (b, op) in [(ge, ">="), (lt, "<")] {
+    for (b, op) in [(ge, ">="), (lt, if lt_inclusive { "<=" } else { "<" })] {
         let Some(b) = b else { continue };
         let n = b.ncols();
         let mut vals = Vec::with_capacity(n);

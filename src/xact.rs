@@ -1,15 +1,228 @@
-//! Transaction and process glue: definitions changed in a transaction are re-read by every
-//! backend once it ends (commit or abort), and a backend that exits gives back what it holds.
+//! Transaction and process glue.
+//!
+//! Invalidations are collected per transaction (with the subtransaction level that made them)
+//! and recorded in shared memory at PRE_COMMIT, before the transaction's changes become visible;
+//! the COMMIT or ABORT callback then releases the slots' "committing" count. A rolled-back
+//! subtransaction's invalidations are dropped; an aborted transaction's never reach shared memory.
 
 use crate::shmem;
-use crate::store;
+use crate::store::{self, inval::Inval};
 use pgrx::pg_sys;
 use pgrx::{register_xact_callback, PgXactCallbackEvent};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 thread_local! {
     static EPOCH_PENDING: Cell<bool> = const { Cell::new(false) };
     static EXIT_REGISTERED: Cell<bool> = const { Cell::new(false) };
+    static CALLBACKS_REGISTERED: Cell<bool> = const { Cell::new(false) };
+    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+}
+
+struct LocalInval {
+    cache_id: i64,
+    level: i32,
+    inval: Inval,
+}
+
+#[derive(Default)]
+struct Local {
+    invals: Vec<LocalInval>,
+    /// (cache, index, point key) -> shallowest level that has it: a repeated point is skipped
+    points: HashMap<(i64, String, Vec<u8>), i32>,
+    /// cache id -> (name, definition version)
+    caches: HashMap<i64, (String, i64)>,
+    /// slots recorded at PRE_COMMIT, released at COMMIT/ABORT
+    recorded: Vec<usize>,
+}
+
+pub fn uses_xact_snapshot() -> bool {
+    unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
+fn nest_level() -> i32 {
+    unsafe { pg_sys::GetCurrentTransactionNestLevel() }
+}
+
+/// Remembers an invalidation of this transaction.
+pub fn add(cache_id: i64, cache_name: &str, version: i64, inval: Inval) {
+    ensure_callbacks();
+    let level = nest_level();
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        l.caches.entry(cache_id).or_insert_with(|| (cache_name.to_string(), version));
+        let point = inval.hi_inclusive && inval.lo.as_ref().map(|b| &b.key) == inval.hi.as_ref().map(|b| &b.key);
+        if point {
+            let k = (cache_id, inval.index.clone(), inval.lo.as_ref().map(|b| b.key.clone()).unwrap_or_default());
+            if l.points.get(&k).is_some_and(|&lv| lv <= level) {
+                return;
+            }
+            l.points.insert(k, level);
+        }
+        l.invals.push(LocalInval { cache_id, level, inval });
+    });
+}
+
+/// Does this transaction have uncommitted invalidations on the cache? (Then its reads go to
+/// the database, which shows it its own changes.)
+pub fn has_local(cache_id: i64) -> bool {
+    LOCAL.with(|l| {
+        let l = l.borrow();
+        !l.invals.is_empty() && l.invals.iter().any(|v| v.cache_id == cache_id)
+    })
+}
+
+pub fn local_count() -> usize {
+    LOCAL.with(|l| l.borrow().invals.len())
+}
+
+/// Coalesces many invalidations of one cache into at most `max` ranges: sorted by lower
+/// bound, consecutive ones merged into one range from the first lower bound to the greatest
+/// upper end. A wider range re-reads more rows but never misses one.
+fn coalesce(mut v: Vec<Inval>, max: usize) -> Vec<Inval> {
+    let mut by_index: HashMap<String, Vec<Inval>> = HashMap::new();
+    for i in v.drain(..) {
+        by_index.entry(i.index.clone()).or_default().push(i);
+    }
+    let per_index = (max / by_index.len().max(1)).max(1);
+    let mut out = Vec::new();
+    for (_, mut list) in by_index {
+        if list.iter().any(|i| i.is_all()) {
+            out.push(list.into_iter().find(|i| i.is_all()).unwrap());
+            continue;
+        }
+        if list.len() <= per_index {
+            out.extend(list);
+            continue;
+        }
+        list.sort_by(|a, b| match (&a.lo, &b.lo) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, _) => std::cmp::Ordering::Less,
+            (_, None) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.key.cmp(&y.key),
+        });
+        let chunk = list.len().div_ceil(per_index);
+        for group in list.chunks(chunk) {
+            let lo = group[0].lo.clone();
+            let mut best: Option<&Inval> = None;
+            let mut best_end: Option<Option<Vec<u8>>> = None;
+            for g in group {
+                let (_, end) = g.byte_range();
+                let better = match (&best_end, &end) {
+                    (None, _) => true,
+                    (Some(None), _) => false,
+                    (Some(Some(_)), None) => true,
+                    (Some(Some(b)), Some(e)) => e > b,
+                };
+                if better {
+                    best = Some(g);
+                    best_end = Some(end);
+                }
+            }
+            let b = best.unwrap();
+            out.push(Inval { index: b.index.clone(), lo, hi: b.hi.clone(), hi_inclusive: b.hi_inclusive });
+        }
+    }
+    out
+}
+
+fn pre_commit() {
+    let (invals, caches) = LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        l.points.clear();
+        (std::mem::take(&mut l.invals), std::mem::take(&mut l.caches))
+    });
+    if invals.is_empty() || !shmem::is_attached() {
+        return;
+    }
+    let mut per_cache: HashMap<i64, Vec<Inval>> = HashMap::new();
+    for v in invals {
+        per_cache.entry(v.cache_id).or_default().push(v.inval);
+    }
+    let mut recorded = Vec::new();
+    for (cache_id, list) in per_cache {
+        let (name, version) = caches.get(&cache_id).cloned().unwrap_or_default();
+        let n = list.len() as u64;
+        let Some(i) = store::inval::slot_for_commit(cache_id, &name, version) else {
+            pgrx::warning!("tablecache: no free slot to record invalidations of cache \"{}\"; raise tablecache.max_caches", name);
+            continue;
+        };
+        let list = coalesce(list, shmem::slot::MAX_PENDING / 4);
+        if !store::inval::record(i, &list) {
+            pgrx::log!("tablecache: cache \"{}\" will re-read its whole window (too many invalidations or no memory to record them)", name);
+        }
+        shmem::slot(i).counters.invalidations.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        recorded.push(i);
+    }
+    LOCAL.with(|l| l.borrow_mut().recorded = recorded);
+}
+
+fn end_of_xact() {
+    let recorded = LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        l.invals.clear();
+        l.points.clear();
+        l.caches.clear();
+        std::mem::take(&mut l.recorded)
+    });
+    for i in recorded {
+        store::inval::committed(i);
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => pre_commit(),
+        XACT_EVENT_PRE_PREPARE => {
+            if local_count() > 0 {
+                crate::fail!(
+                    ERRCODE_FEATURE_NOT_SUPPORTED,
+                    "cannot PREPARE a transaction that has invalidated tablecache caches"
+                );
+            }
+        }
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_PREPARE => end_of_xact(),
+        _ => {}
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn subxact_callback(
+    event: pg_sys::SubXactEvent::Type,
+    _my: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    let level = nest_level();
+    match event {
+        SUBXACT_EVENT_ABORT_SUB => LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            l.invals.retain(|v| v.level < level);
+            l.points.retain(|_, lv| *lv < level);
+        }),
+        SUBXACT_EVENT_COMMIT_SUB => LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            for v in l.invals.iter_mut().filter(|v| v.level >= level) {
+                v.level = level - 1;
+            }
+            for lv in l.points.values_mut().filter(|lv| **lv >= level) {
+                *lv = level - 1;
+            }
+        }),
+        _ => {}
+    }
+}
+
+fn ensure_callbacks() {
+    if !CALLBACKS_REGISTERED.with(|r| r.replace(true)) {
+        unsafe {
+            pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
+            pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
+        }
+    }
 }
 
 /// Bump the shared definition epoch again when this transaction ends, so that backends that

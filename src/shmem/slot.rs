@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use tablecache_core::alloc::Offset;
 
 pub const MAX_INDEXES: usize = 16;
+/// Committed invalidations waiting for a refresh. Beyond this, a cache falls back to "refresh the
+/// whole window" (`invalid_all`), which needs no memory.
+pub const MAX_PENDING: usize = 64;
 pub const NAME_LEN: usize = 64;
 
 #[repr(u32)]
@@ -32,6 +35,19 @@ pub struct KeyRef {
     pub off: Offset,
     pub len: u32,
     pub present: u32,
+}
+
+/// One committed (or committing) invalidation: the rows of `index` whose key is in
+/// [lo, hi) — or [lo, hi] on the key prefix when `hi_inclusive` — must be re-read.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingEntry {
+    pub gen: u64,
+    pub hi_inclusive: u32,
+    pub _pad: u32,
+    pub index: [u8; NAME_LEN],
+    pub lo: KeyRef,
+    pub hi: KeyRef,
 }
 
 #[repr(C)]
@@ -89,6 +105,19 @@ pub struct Slot {
     pub rows: u64,
     /// Bytes of the arena held by this cache: row records, index arrays, window keys.
     pub bytes: u64,
+    /// Generation of the last recorded invalidation (entries carry theirs).
+    pub inval_gen: u64,
+    pub pending_count: u32,
+    /// Non-zero: everything must be re-read (too many invalidations, TRUNCATE, or no memory to
+    /// record one); `invalid_all_gen` is the generation that set it.
+    pub invalid_all: u32,
+    pub invalid_all_gen: u64,
+    /// Transactions that recorded invalidations here and are not yet visible to new snapshots
+    /// (between their PRE_COMMIT and COMMIT callbacks). A refresh may only trust a snapshot taken
+    /// while this is zero; `commit_cv` is broadcast when it drops.
+    pub committing: std::sync::atomic::AtomicU32,
+    pub commit_cv: pg_sys::ConditionVariable,
+    pub pending: [PendingEntry; MAX_PENDING],
     pub progress_done: AtomicU64,
     pub progress_expected: AtomicU64,
     pub counters: Counters,
@@ -102,7 +131,28 @@ impl Slot {
             (*p).state = SlotState::Free;
             (*p).window_index = -1;
             pg_sys::ConditionVariableInit(&mut (*p).writer_cv);
+            pg_sys::ConditionVariableInit(&mut (*p).commit_cv);
         }
+    }
+
+    /// Forgets every pending invalidation (the cache is being dropped); returns their blocks.
+    pub fn take_pending(&mut self) -> Vec<Offset> {
+        let mut out = Vec::new();
+        for e in &self.pending[..self.pending_count as usize] {
+            for k in [e.lo, e.hi] {
+                if k.off != 0 {
+                    out.push(k.off);
+                }
+            }
+        }
+        self.pending_count = 0;
+        self.invalid_all = 0;
+        out
+    }
+
+    /// Is anything waiting to be re-read?
+    pub fn has_pending(&self) -> bool {
+        self.pending_count != 0 || self.invalid_all != 0
     }
 
     pub fn name_str(&self) -> &str {

@@ -1,6 +1,7 @@
 //! The SQL surface: every function of API.md, and the catalog and views behind them.
 
 pub mod define;
+pub mod inval;
 pub mod read;
 pub mod views;
 pub mod window;
@@ -61,6 +62,14 @@ CREATE FUNCTION tablecache.adjust(cache text, index text,
                                   ge anycompatible DEFAULT NULL, lt anycompatible DEFAULT NULL)
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'tablecache_adjust' LANGUAGE c VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION tablecache.invalidate(cache text, index text, key anycompatible) RETURNS void
+    AS 'MODULE_PATHNAME', 'tablecache_invalidate' LANGUAGE c VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION tablecache.invalidate_range(cache text, index text, ge anycompatible, lt anycompatible)
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'tablecache_invalidate_range' LANGUAGE c VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION tablecache.invalidate_trigger() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'tablecache_invalidate_trigger' LANGUAGE c VOLATILE PARALLEL UNSAFE;
 
 CREATE VIEW tablecache.caches AS
 SELECT d.name, d.query, d.primary_key,

@@ -1,6 +1,7 @@
 //! The shared-memory store of one cache: finding its slot, reading under a shared lock, and
 //! publishing new contents (see `publish`) in a critical section that cannot fail.
 
+pub mod inval;
 pub mod rows;
 pub mod window;
 
@@ -72,18 +73,7 @@ pub fn ensure_slot(def: &CacheDef) -> usize {
         if let Some(i) = found {
             let s = shmem::slot(i);
             if s.state == SlotState::Free {
-                s.db = my_db();
-                s.cache_id = def.id;
-                s.def_version = def.version;
-                s.incarnation = shmem::header().incarnations.fetch_add(1, Ordering::AcqRel) + 1;
-                s.set_name(&def.name);
-                s.window_index = -1;
-                s.nindexes = 0;
-                s.rows = 0;
-                s.bytes = 0;
-                s.writer_pid.store(0, Ordering::Release);
-                s.counters.reset();
-                s.state = SlotState::Unloaded;
+                init_slot(i, def.id, &def.name, def.version);
             }
             def.slot_hint.set(Some((i, s.incarnation)));
         }
@@ -100,6 +90,25 @@ pub fn ensure_slot(def: &CacheDef) -> usize {
     }
 }
 
+/// Assigns free slot `i` to a cache. Caller holds the global lock exclusively.
+pub fn init_slot(i: usize, cache_id: i64, name: &str, version: i64) {
+    let s = shmem::slot(i);
+    s.db = my_db();
+    s.cache_id = cache_id;
+    s.def_version = version;
+    s.incarnation = shmem::header().incarnations.fetch_add(1, Ordering::AcqRel) + 1;
+    s.set_name(name);
+    s.window_index = -1;
+    s.nindexes = 0;
+    s.rows = 0;
+    s.bytes = 0;
+    s.pending_count = 0;
+    s.invalid_all = 0;
+    s.writer_pid.store(0, Ordering::Release);
+    s.counters.reset();
+    s.state = SlotState::Unloaded;
+}
+
 /// A shared lock on a loaded cache whose arrays match `def`. None: not loaded (or loaded for
 /// another definition version), so the caller falls through to the database.
 pub struct ReadGuard {
@@ -107,14 +116,44 @@ pub struct ReadGuard {
     pub slot: &'static Slot,
 }
 
+///
+/// Also None when the cache may not answer for this transaction: it has uncommitted
+/// invalidations of the cache (the database shows it its own changes), or it reads from a
+/// transaction snapshot (REPEATABLE READ, SERIALIZABLE: the cache may hold newer rows). When
+/// committed invalidations are pending, the reader refreshes them first if it can do so at
+/// once, and falls through otherwise.
 pub fn read(def: &CacheDef) -> Option<ReadGuard> {
-    let i = find_slot(def)?;
-    let lock = shmem::lock_slot(i, false);
-    let s = shmem::slot(i);
-    if !slot_is(s, def) || s.state != SlotState::Loaded || s.def_version != def.version {
+    if crate::xact::uses_xact_snapshot() || crate::xact::has_local(def.id) {
         return None;
     }
-    Some(ReadGuard { _lock: lock, slot: s })
+    let i = find_slot(def)?;
+    let mut refreshed = false;
+    loop {
+        let lock = shmem::lock_slot(i, false);
+        let s = shmem::slot(i);
+        if !slot_is(s, def) || s.state != SlotState::Loaded || s.def_version != def.version {
+            return None;
+        }
+        if !s.has_pending() {
+            return Some(ReadGuard { _lock: lock, slot: s });
+        }
+        drop(lock);
+        if refreshed || !try_refresh(def) {
+            return None;
+        }
+        refreshed = true;
+    }
+}
+
+/// A reader's refresh: only in a transaction that has written nothing (so that nothing
+/// uncommitted can reach the shared cache), only if no other writer is busy, never waiting.
+fn try_refresh(def: &CacheDef) -> bool {
+    if unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId {
+        return false;
+    }
+    let Some(w) = try_become_writer(def) else { return false };
+    let Some((ixp, ge, lt)) = window::current_window(w.slot) else { return false };
+    window::write_pass(def, w.slot, ixp, ge, lt, window::Mode::Refresh, false).is_some()
 }
 
 pub fn counters(def: &CacheDef) -> Option<&'static shmem::slot::Counters> {
@@ -166,6 +205,20 @@ pub fn become_writer(def: &CacheDef) -> WriterGuard {
     }
 }
 
+/// The writer role if it is free right now.
+pub fn try_become_writer(def: &CacheDef) -> Option<WriterGuard> {
+    crate::xact::ensure_exit_callback();
+    let i = find_slot(def)?;
+    let s = shmem::slot(i);
+    let _g = shmem::lock_slot(i, true);
+    if !slot_is(s, def) || s.writer_pid.load(Ordering::Acquire) != 0 {
+        return None;
+    }
+    s.writer_pid.store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
+    WRITING.with(|w| w.borrow_mut().push(i));
+    Some(WriterGuard { slot: i })
+}
+
 fn release_writer_slot(i: usize) {
     let s = shmem::slot(i);
     {
@@ -207,7 +260,7 @@ pub struct Contents {
 /// Swaps `new` into slot `i` and returns the blocks of the old contents that are no longer
 /// referenced (`keep_rows`: rows still referenced by the new arrays are not returned).
 /// Runs under the slot's exclusive lock and cannot fail: no allocation, no ereport.
-pub fn publish(i: usize, new: Contents, expired_rows: &[Offset]) -> Vec<Offset> {
+pub fn publish(i: usize, new: Contents, expired_rows: &[Offset], resolved: &inval::Collected) -> Vec<Offset> {
     let _g = shmem::lock_slot(i, true);
     let s = shmem::slot(i);
     let mut garbage: Vec<Offset> = Vec::with_capacity(expired_rows.len() + 20);
@@ -236,6 +289,7 @@ pub fn publish(i: usize, new: Contents, expired_rows: &[Offset]) -> Vec<Offset> 
     s.bytes = new.bytes;
     s.def_version = new.def_version;
     s.state = SlotState::Loaded;
+    inval::clear_collected(s, resolved, &mut garbage);
     garbage
 }
 
@@ -253,7 +307,8 @@ pub fn release_slot(i: usize) {
     let garbage = {
         let _g = shmem::lock_slot(i, true);
         let s = shmem::slot(i);
-        let g = s.take_contents();
+        let mut g = s.take_contents();
+        g.extend(s.take_pending());
         g
     };
     shmem::free_many(garbage);

@@ -4,6 +4,7 @@
 //! any ERROR (a duplicate key, a full region, a cancel) frees everything staged.
 
 use super::rows::{self, Row};
+use super::inval::{self, Inval};
 use super::{publish, Contents};
 use crate::args::Bound;
 use crate::catalog::{self, CacheDef};
@@ -59,7 +60,7 @@ fn stage_alloc(def: &CacheDef, size: usize) -> Offset {
 
 /// What a window bound block holds: the encoded key, then the column values as text (so that
 /// another backend can turn the window back into SQL).
-fn write_bound(def: &CacheDef, b: &Bound) -> KeyRef {
+fn bound_bytes(b: &Bound) -> Vec<u8> {
     let mut buf = Vec::with_capacity(b.key.len() + 64);
     buf.extend_from_slice(&b.key);
     buf.extend_from_slice(&(b.texts.len() as u32).to_le_bytes());
@@ -67,12 +68,17 @@ fn write_bound(def: &CacheDef, b: &Bound) -> KeyRef {
         buf.extend_from_slice(&(t.len() as u32).to_le_bytes());
         buf.extend_from_slice(t.as_bytes());
     }
+    buf
+}
+
+fn write_bound(def: &CacheDef, b: &Bound) -> KeyRef {
+    let buf = bound_bytes(b);
     let off = stage_alloc(def, buf.len());
     unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), shmem::ptr(off), buf.len()) };
     KeyRef { off, len: b.key.len() as u32, present: 1 }
 }
 
-fn read_bound(k: &KeyRef) -> Option<Bound> {
+pub fn read_bound(k: &KeyRef) -> Option<Bound> {
     if k.present == 0 {
         return None;
     }
@@ -118,42 +124,89 @@ pub fn current_window(i: usize) -> Option<(usize, Option<Bound>, Option<Bound>)>
     Some((s.window_index as usize, read_bound(&s.window_ge), read_bound(&s.window_lt)))
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
     Load,
     Adjust,
-    /// reload the same window (after an index definition changed)
+    /// reload the same window from scratch (after an index definition changed)
     Reload,
+    /// re-read what pending invalidations name, keep the window
+    Refresh,
 }
 
-/// Loads or moves the window of `def` to `[ge, lt)` on index `ixp`. Returns rows fetched.
-/// The caller holds the writer role for the cache's slot.
+/// Non-failing variant of `write_bound` (PRE_COMMIT): None when the arena is full.
+pub fn try_write_bound(b: &Bound) -> Option<KeyRef> {
+    let buf = bound_bytes(b);
+    let off = shmem::alloc(buf.len())?;
+    unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), shmem::ptr(off), buf.len()) };
+    Some(KeyRef { off, len: b.key.len() as u32, present: 1 })
+}
+
+fn in_range_key(key: &[u8], has_null: bool, lo: Option<&[u8]>, hi: Option<&[u8]>, layout: &[tablecache_core::keys::ColKind]) -> bool {
+    if has_null {
+        return sql_in_range(key, lo, hi, layout);
+    }
+    lo.is_none_or(|g| key >= g) && hi.is_none_or(|l| key < l)
+}
+
+/// The one writer pass behind load, adjust, reload and refresh. The caller holds the writer
+/// role of slot `slot`. `block`: wait for committing invalidators (else return None at once).
+/// Returns the number of rows read from the database.
 pub fn set_window(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode) -> i64 {
+    write_pass(def, slot, ixp, ge, lt, mode, true).unwrap_or(0)
+}
+
+pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode, block: bool) -> Option<i64> {
     let s = shmem::slot(slot);
-    // Only writers change a slot's contents, and we are the writer: reading them unlocked is safe.
-    let loaded = s.state == SlotState::Loaded && s.def_version == def.version;
     if mode == Mode::Load && s.state == SlotState::Loaded {
         fail!(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "cache \"{}\" is already loaded; use tablecache.adjust to move its window", def.name);
     }
-    if s.state == SlotState::Loaded && !loaded {
-        super::unload(slot);
+    if crate::xact::uses_xact_snapshot() {
+        fail!(
+            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "cache \"{}\" can only be loaded or refreshed in a READ COMMITTED transaction (its rows are shared with every session)",
+            def.name
+        );
     }
+    // Pending invalidations are resolved by this pass: collect them before the snapshot.
+    let col = inval::collect(slot, block)?;
+    // Only writers change a slot's contents, and we are the writer: reading them unlocked is safe.
+    let loaded = s.state == SlotState::Loaded && s.def_version == def.version && mode != Mode::Reload && col.all_gen.is_none();
     let old = if loaded { current_window(slot) } else { None };
+
+    // Entries name indexes by name; an index that no longer exists means "re-read everything".
+    let mut entries: Vec<(usize, &Inval)> = Vec::new();
+    let mut everything = !loaded;
+    for v in &col.invals {
+        match def.indexes.iter().position(|ix| ix.name == v.index) {
+            Some(j) => entries.push((j, v)),
+            None => everything = true,
+        }
+    }
+    let loaded = loaded && !everything;
+    let old = if loaded { old } else { None };
 
     let ix = &def.indexes[ixp];
     let mut params: Vec<String> = Vec::new();
-    let mut sql = format!("SELECT * FROM ({}) q", def.query);
-    let new_filter = filter_sql(def, ix, ge.as_ref(), lt.as_ref(), &mut params);
     let mut conds = Vec::new();
-    if let Some(f) = new_filter {
+    if let Some(f) = filter_sql(def, ix, ge.as_ref(), lt.as_ref(), false, &mut params) {
         conds.push(f);
     }
     if let Some((oixp, oge, olt)) = &old {
-        match filter_sql(def, &def.indexes[*oixp], oge.as_ref(), olt.as_ref(), &mut params) {
-            Some(f) => conds.push(format!("NOT coalesce({f}, false)")),
-            None => conds.push("false".into()), // the whole query is loaded already
+        // what is new in the window, or named by an invalidation
+        let mut alts = Vec::new();
+        if let Some(f) = filter_sql(def, &def.indexes[*oixp], oge.as_ref(), olt.as_ref(), false, &mut params) {
+            alts.push(format!("NOT COALESCE({f}, false)"));
         }
+        for (j, v) in &entries {
+            match filter_sql(def, &def.indexes[*j], v.lo.as_ref(), v.hi.as_ref(), v.hi_inclusive, &mut params) {
+                Some(f) => alts.push(f),
+                None => alts.push("true".into()),
+            }
+        }
+        conds.push(if alts.is_empty() { "false".to_string() } else { format!("({})", alts.join(" OR ")) });
     }
+    let mut sql = format!("SELECT * FROM ({}) q", def.query);
     if !conds.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
@@ -166,18 +219,6 @@ pub fn set_window(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     s.progress_expected.store(0, Ordering::Relaxed);
     catalog::with_search_path(&def.search_path, || stream(def, &sql, &params, slot, &mut staged, &mut bytes));
 
-    // Rows that stay: the old rows inside the new window.
-    let in_new = |r: u64| -> bool {
-        let row = Row::at(r);
-        let key = row.key(ixp);
-        if row.has_null(ixp) {
-            return sql_in_range(key, ge.as_ref().map(|b| &b.key[..]), lt.as_ref().map(|b| &b.key[..]), &ix.layout);
-        }
-        ge.as_ref().is_none_or(|g| key >= &g.key[..]) && lt.as_ref().is_none_or(|l| key < &l.key[..])
-    };
-    let old_pk: &[u64] = if loaded { s.index_entries(0) } else { &[] };
-
-    // Primary-key uniqueness among the new rows; a new row replaces a stale kept one.
     if let Err((a, _)) = index::sort_unique(&mut staged, |a, b| rows::cmp_rows(0, a, b)) {
         fail_detail!(
             ERRCODE_UNIQUE_VIOLATION,
@@ -186,15 +227,42 @@ pub fn set_window(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             def.name
         );
     }
-    let mut replaced: HashSet<u64> = HashSet::new();
-    if loaded && !staged.is_empty() {
-        for &r in old_pk {
-            if in_new(r) && index::find(&staged, |e| rows::cmp_rows(0, e, r)).is_some() {
-                replaced.insert(r);
+    let old_pk: &[u64] = if loaded { s.index_entries(0) } else { &[] };
+    // Old rows that leave: outside the new window, named by an invalidation, or replaced by a
+    // row just read with the same primary key.
+    let mut gone: HashSet<u64> = HashSet::new();
+    if loaded {
+        for (j, v) in &entries {
+            let (lo, hi) = v.byte_range();
+            let arr = s.index_entries(*j);
+            let layout = &def.indexes[*j].layout;
+            let mut gcmp = |e: u64| Row::at(e).key(*j).cmp(lo.as_deref().unwrap_or(&[]));
+            let mut lcmp = |e: u64| Row::at(e).key(*j).cmp(hi.as_deref().unwrap_or(&[]));
+            let (a, b) = index::range_positions(
+                arr,
+                if lo.is_some() { Some(&mut gcmp) } else { None },
+                if hi.is_some() { Some(&mut lcmp) } else { None },
+            );
+            for &r in &arr[a..b.max(a)] {
+                let row = Row::at(r);
+                if in_range_key(row.key(*j), row.has_null(*j), lo.as_deref(), hi.as_deref(), layout) {
+                    gone.insert(r);
+                }
+            }
+        }
+        if !staged.is_empty() {
+            for &r in old_pk {
+                if !gone.contains(&r) && index::find(&staged, |e| rows::cmp_rows(0, e, r)).is_some() {
+                    gone.insert(r);
+                }
             }
         }
     }
-    let keep = |r: u64| in_new(r) && !replaced.contains(&r);
+    let (gk, lk) = (ge.as_ref().map(|b| &b.key[..]), lt.as_ref().map(|b| &b.key[..]));
+    let keep = |r: u64| -> bool {
+        let row = Row::at(r);
+        !gone.contains(&r) && in_range_key(row.key(ixp), row.has_null(ixp), gk, lk, &ix.layout)
+    };
     let kept_count = old_pk.iter().filter(|&&r| keep(r)).count();
     let total = kept_count + staged.len();
 
@@ -216,7 +284,9 @@ pub fn set_window(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     let window_ge = ge.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
     let window_lt = lt.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
 
-    let expired: Vec<Offset> = old_pk.iter().copied().filter(|&r| !keep(r)).collect();
+    // Every old row not kept is freed: when not `loaded`, that is all of them.
+    let all_old: &[u64] = if s.state == SlotState::Loaded { s.index_entries(0) } else { &[] };
+    let expired: Vec<Offset> = if loaded { old_pk.iter().copied().filter(|&r| !keep(r)).collect() } else { all_old.to_vec() };
     let kept_bytes: u64 = {
         let a = shmem::arena();
         old_pk.iter().filter(|&&r| keep(r)).map(|&r| a.usable_size(r) as u64).sum()
@@ -233,17 +303,21 @@ pub fn set_window(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     };
     // Everything is allocated and checked: from here on nothing can fail.
     STAGED.with(|st| st.borrow_mut().clear());
-    let garbage = publish(slot, contents, &expired);
+    let garbage = publish(slot, contents, &expired, &col);
     shmem::free_many(garbage);
 
     let c = &s.counters;
     match mode {
         Mode::Load | Mode::Reload => c.loads.fetch_add(1, Ordering::Relaxed),
         Mode::Adjust => c.adjustments.fetch_add(1, Ordering::Relaxed),
+        Mode::Refresh => c.refreshes.fetch_add(1, Ordering::Relaxed),
     };
+    if mode != Mode::Refresh && !col.is_empty() {
+        c.refreshes.fetch_add(1, Ordering::Relaxed);
+    }
     c.rows_loaded.fetch_add(staged.len() as u64, Ordering::Relaxed);
     c.rows_expired.fetch_add(expired.len() as u64, Ordering::Relaxed);
-    staged.len() as i64
+    Some(staged.len() as i64)
 }
 
 fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mut Vec<Offset>, bytes: &mut u64) {
@@ -260,7 +334,8 @@ fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mu
         if plan.is_null() {
             fail!(ERRCODE_INTERNAL_ERROR, "could not prepare the query of cache \"{}\"", def.name);
         }
-        let portal = pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), std::ptr::null(), true);
+        // read_only = false: a fresh snapshot, taken after `collect` saw no transaction mid-commit
+        let portal = pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), std::ptr::null(), false);
         if let Some(est) = plan_rows(portal) {
             s.progress_expected.store(est, Ordering::Relaxed);
         }

@@ -1,0 +1,214 @@
+//! Invalidations in shared memory. A committing transaction records the key ranges it
+//! invalidated in each cache's slot at PRE_COMMIT — before its changes become visible — so that
+//! from the moment they are visible no reader trusts the old rows. A refresh (any writer
+//! operation) collects the entries, waits until no recording transaction is between PRE_COMMIT
+//! and visibility, re-reads with a snapshot taken after that, and clears exactly the entries it
+//! collected: anything recorded meanwhile stays pending.
+
+use super::window::{read_bound, try_write_bound};
+use crate::args::Bound;
+use crate::shmem::{self, slot::PendingEntry, slot::MAX_PENDING, Slot, SlotState, NAME_LEN};
+use pgrx::pg_sys;
+use std::sync::atomic::Ordering;
+use tablecache_core::alloc::Offset;
+
+/// An invalidation as recorded by a transaction: rows of `index` with key in [lo, hi) — or
+/// with key prefix in [lo, hi] when `hi_inclusive` (a point is lo = hi, inclusive). `None` for
+/// both bounds and an empty index name means "everything" (TRUNCATE).
+#[derive(Clone, Debug)]
+pub struct Inval {
+    pub index: String,
+    pub lo: Option<Bound>,
+    pub hi: Option<Bound>,
+    pub hi_inclusive: bool,
+}
+
+impl Inval {
+    pub fn is_all(&self) -> bool {
+        self.index.is_empty()
+    }
+    /// Byte range of the encoded keys covered: [lo, end).
+    pub fn byte_range(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let lo = self.lo.as_ref().map(|b| b.key.clone());
+        let hi = self.hi.as_ref().map(|b| if self.hi_inclusive { tablecache_core::keys::prefix_end(&b.key) } else { b.key.clone() });
+        (lo, hi)
+    }
+}
+
+fn free_entry_blocks(e: &PendingEntry, out: &mut Vec<Offset>) {
+    for k in [e.lo, e.hi] {
+        if k.off != 0 {
+            out.push(k.off);
+        }
+    }
+}
+
+/// Records `invals` in slot `i` (PRE_COMMIT: must not fail). Returns false when they could
+/// not be kept one by one and the cache fell back to "re-read everything".
+pub fn record(i: usize, invals: &[Inval]) -> bool {
+    let s = shmem::slot(i);
+    // Blocks first, outside the slot lock; on any failure fall back to invalid_all.
+    let mut prepared: Vec<PendingEntry> = Vec::with_capacity(invals.len());
+    let mut all = invals.iter().any(|v| v.is_all()) || invals.len() > MAX_PENDING;
+    if !all {
+        for v in invals {
+            let lo = v.lo.as_ref().map(try_write_bound);
+            let hi = v.hi.as_ref().map(try_write_bound);
+            let ok = !matches!(lo, Some(None)) && !matches!(hi, Some(None));
+            let mut e = PendingEntry {
+                gen: 0,
+                hi_inclusive: v.hi_inclusive as u32,
+                _pad: 0,
+                index: [0; NAME_LEN],
+                lo: lo.flatten().unwrap_or_default(),
+                hi: hi.flatten().unwrap_or_default(),
+            };
+            crate::shmem::slot::set_fixed(&mut e.index, &v.index);
+            prepared.push(e);
+            if !ok {
+                all = true;
+                break;
+            }
+        }
+    }
+    let mut garbage = Vec::new();
+    let fell_back;
+    {
+        let _g = shmem::lock_slot(i, true);
+        s.committing.fetch_add(1, Ordering::AcqRel);
+        if !all && (s.pending_count as usize + prepared.len()) <= MAX_PENDING {
+            for mut e in prepared.drain(..) {
+                s.inval_gen += 1;
+                e.gen = s.inval_gen;
+                s.pending[s.pending_count as usize] = e;
+                s.pending_count += 1;
+            }
+            fell_back = false;
+        } else {
+            s.inval_gen += 1;
+            s.invalid_all = 1;
+            s.invalid_all_gen = s.inval_gen;
+            fell_back = true;
+        }
+    }
+    for e in &prepared {
+        free_entry_blocks(e, &mut garbage);
+    }
+    shmem::free_many(garbage);
+    !fell_back
+}
+
+/// The recording transaction is now visible (or aborted): let refreshes proceed.
+pub fn committed(i: usize) {
+    let s = shmem::slot(i);
+    if s.committing.fetch_sub(1, Ordering::AcqRel) == 1 {
+        unsafe { pg_sys::ConditionVariableBroadcast(&mut s.commit_cv) };
+    }
+}
+
+/// What a writer collected: the entries it will resolve.
+#[derive(Default)]
+pub struct Collected {
+    pub gens: Vec<u64>,
+    pub all_gen: Option<u64>,
+    pub invals: Vec<Inval>,
+}
+
+impl Collected {
+    pub fn is_empty(&self) -> bool {
+        self.gens.is_empty() && self.all_gen.is_none()
+    }
+}
+
+/// Collects the pending entries of slot `i`. With `block`, waits (interruptibly) until no
+/// recording transaction is mid-commit; without, returns None in that case.
+pub fn collect(i: usize, block: bool) -> Option<Collected> {
+    let s = shmem::slot(i);
+    let mut sleeping = false;
+    let result = loop {
+        let col = {
+            let _g = shmem::lock_slot(i, false);
+            gather(s)
+        };
+        // Read after collecting: every collected entry's transaction has then left PRE_COMMIT
+        // and is visible to any snapshot taken from now on.
+        if s.committing.load(Ordering::Acquire) == 0 {
+            break Some(col);
+        }
+        if !block {
+            break None;
+        }
+        if !sleeping {
+            unsafe { pg_sys::ConditionVariablePrepareToSleep(&mut s.commit_cv) };
+            sleeping = true;
+            continue;
+        }
+        unsafe { pg_sys::ConditionVariableSleep(&mut s.commit_cv, pg_sys::PG_WAIT_EXTENSION) };
+    };
+    if sleeping {
+        unsafe { pg_sys::ConditionVariableCancelSleep() };
+    }
+    result
+}
+
+fn gather(s: &Slot) -> Collected {
+    let mut c = Collected::default();
+    if s.invalid_all != 0 {
+        c.all_gen = Some(s.invalid_all_gen);
+    }
+    for e in &s.pending[..s.pending_count as usize] {
+        c.gens.push(e.gen);
+        let end = e.index.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        c.invals.push(Inval {
+            index: String::from_utf8_lossy(&e.index[..end]).into_owned(),
+            lo: read_bound(&e.lo),
+            hi: read_bound(&e.hi),
+            hi_inclusive: e.hi_inclusive != 0,
+        });
+    }
+    c
+}
+
+/// Removes the collected entries from the slot (called inside `publish`'s critical section).
+pub fn clear_collected(s: &mut Slot, col: &Collected, garbage: &mut Vec<Offset>) {
+    if let Some(g) = col.all_gen {
+        if s.invalid_all != 0 && s.invalid_all_gen <= g {
+            s.invalid_all = 0;
+        }
+    }
+    if col.gens.is_empty() {
+        return;
+    }
+    let n = s.pending_count as usize;
+    let mut w = 0;
+    for r in 0..n {
+        let e = s.pending[r];
+        if col.gens.contains(&e.gen) {
+            free_entry_blocks(&e, garbage);
+        } else {
+            s.pending[w] = e;
+            w += 1;
+        }
+    }
+    s.pending_count = w as u32;
+}
+
+/// A slot for cache `cache_id` of this database, assigned if needed, without ever raising an
+/// error (PRE_COMMIT). None when every slot is taken.
+pub fn slot_for_commit(cache_id: i64, name: &str, version: i64) -> Option<usize> {
+    let db = unsafe { pg_sys::MyDatabaseId };
+    let _g = shmem::lock_global(true);
+    let mut free = None;
+    for i in 0..shmem::max_caches() {
+        let s = shmem::slot(i);
+        if s.state != SlotState::Free && s.db == db && s.cache_id == cache_id {
+            return Some(i);
+        }
+        if s.state == SlotState::Free && free.is_none() {
+            free = Some(i);
+        }
+    }
+    let i = free?;
+    super::init_slot(i, cache_id, name, version);
+    Some(i)
+}
