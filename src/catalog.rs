@@ -46,8 +46,9 @@ pub struct CacheDef {
     pub indexes: Vec<IndexDef>,
     /// Blessed copy of the row type's descriptor, in `mcx`.
     pub tupdesc: pg_sys::TupleDesc,
-    /// The rewritten query's range table, for ExecCheckRTPerms at every read.
-    rtable: *mut pg_sys::List,
+    /// The rewritten query's range table, for ExecCheckRTPerms at every read; planned on first
+    /// use (so a cache whose base table is gone can still be dropped).
+    rtable: std::cell::Cell<Option<*mut pg_sys::List>>,
     mcx: pg_sys::MemoryContext,
     /// (slot number, incarnation) of this cache's slot, when known
     pub slot_hint: std::cell::Cell<Option<(usize, u64)>>,
@@ -69,10 +70,18 @@ impl CacheDef {
 
     /// Reading through the cache needs the privileges its query needs.
     pub fn check_read_access(&self) {
-        if self.rtable.is_null() {
+        let rtable = match self.rtable.get() {
+            Some(r) => r,
+            None => {
+                let r = plan_rtable(self);
+                self.rtable.set(Some(r));
+                r
+            }
+        };
+        if rtable.is_null() {
             return;
         }
-        if !unsafe { pg_sys::ExecCheckRTPerms(self.rtable, false) } {
+        if !unsafe { pg_sys::ExecCheckRTPerms(rtable, false) } {
             fail!(
                 ERRCODE_INSUFFICIENT_PRIVILEGE,
                 "permission denied for cache \"{}\": reading it requires SELECT on the tables of its query",
@@ -267,7 +276,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
         columns: Vec::new(),
         indexes: Vec::new(),
         tupdesc: std::ptr::null_mut(),
-        rtable: std::ptr::null_mut(),
+        rtable: std::cell::Cell::new(None),
         mcx,
         slot_hint: std::cell::Cell::new(None),
     };
@@ -292,7 +301,6 @@ fn load_def(id: i64) -> Rc<CacheDef> {
     for (iname, cols) in specs {
         def.indexes.push(build_index(&def, &iname, &cols));
     }
-    def.rtable = plan_rtable(&def);
     let def = Rc::new(def);
     REGISTRY.with(|r| {
         let mut r = r.borrow_mut();

@@ -32,6 +32,10 @@ struct Local {
     points: HashMap<(i64, String, Vec<u8>), i32>,
     /// cache id -> (name, definition version)
     caches: HashMap<i64, (String, i64)>,
+    /// cache id -> invalidations added in this transaction (bulk statements switch to "all")
+    counts: HashMap<i64, usize>,
+    /// cache id -> shallowest level with an "everything" invalidation
+    all: HashMap<i64, i32>,
     /// slots recorded at PRE_COMMIT, released at COMMIT/ABORT
     recorded: Vec<usize>,
 }
@@ -44,6 +48,16 @@ fn nest_level() -> i32 {
     unsafe { pg_sys::GetCurrentTransactionNestLevel() }
 }
 
+/// Past this many invalidations of one cache in one transaction, the transaction invalidates
+/// the whole cache instead: a bulk statement then costs the trigger almost nothing per row, and
+/// the refresh re-reads the window once.
+const BULK_LIMIT: usize = 2000;
+
+/// Does this transaction still need keys for `cache_id`? False once it invalidated everything.
+pub fn wants_keys(cache_id: i64) -> bool {
+    LOCAL.with(|l| !l.borrow().all.contains_key(&cache_id))
+}
+
 /// Remembers an invalidation of this transaction.
 pub fn add(cache_id: i64, cache_name: &str, version: i64, inval: Inval) {
     ensure_callbacks();
@@ -51,6 +65,19 @@ pub fn add(cache_id: i64, cache_name: &str, version: i64, inval: Inval) {
     LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         l.caches.entry(cache_id).or_insert_with(|| (cache_name.to_string(), version));
+        let n = {
+            let c = l.counts.entry(cache_id).or_insert(0);
+            *c += 1;
+            *c
+        };
+        if l.all.get(&cache_id).is_some_and(|&lv| lv <= level) {
+            return;
+        }
+        if inval.is_all() || n > BULK_LIMIT {
+            l.all.insert(cache_id, level);
+            l.invals.push(LocalInval { cache_id, level, inval: Inval { index: String::new(), lo: None, hi: None, hi_inclusive: false } });
+            return;
+        }
         let point = inval.hi_inclusive && inval.lo.as_ref().map(|b| &b.key) == inval.hi.as_ref().map(|b| &b.key);
         if point {
             let k = (cache_id, inval.index.clone(), inval.lo.as_ref().map(|b| b.key.clone()).unwrap_or_default());
@@ -130,6 +157,8 @@ fn pre_commit() {
     let (invals, caches) = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         l.points.clear();
+        l.counts.clear();
+        l.all.clear();
         (std::mem::take(&mut l.invals), std::mem::take(&mut l.caches))
     });
     if invals.is_empty() || !shmem::is_attached() {
@@ -163,6 +192,8 @@ fn end_of_xact() {
         l.invals.clear();
         l.points.clear();
         l.caches.clear();
+        l.counts.clear();
+        l.all.clear();
         std::mem::take(&mut l.recorded)
     });
     for i in recorded {
@@ -202,6 +233,12 @@ unsafe extern "C-unwind" fn subxact_callback(
             let mut l = l.borrow_mut();
             l.invals.retain(|v| v.level < level);
             l.points.retain(|_, lv| *lv < level);
+            l.all.retain(|_, lv| *lv < level);
+            let mut counts: HashMap<i64, usize> = HashMap::new();
+            for v in &l.invals {
+                *counts.entry(v.cache_id).or_insert(0) += 1;
+            }
+            l.counts = counts;
         }),
         SUBXACT_EVENT_COMMIT_SUB => LOCAL.with(|l| {
             let mut l = l.borrow_mut();
@@ -209,6 +246,9 @@ unsafe extern "C-unwind" fn subxact_callback(
                 v.level = level - 1;
             }
             for lv in l.points.values_mut().filter(|lv| **lv >= level) {
+                *lv = level - 1;
+            }
+            for lv in l.all.values_mut().filter(|lv| **lv >= level) {
                 *lv = level - 1;
             }
         }),

@@ -167,7 +167,7 @@ unsafe fn add_tuplestore(def: &CacheDef, ixp: usize, attnums: &[i32], rel_td: pg
     unsafe {
         let slot = pg_sys::MakeSingleTupleTableSlot(rel_td, &pg_sys::TTSOpsMinimalTuple);
         pg_sys::tuplestore_rescan(ts);
-        while pg_sys::tuplestore_gettupleslot(ts, true, false, slot) {
+        while xact::wants_keys(def.id) && pg_sys::tuplestore_gettupleslot(ts, true, false, slot) {
             let mut free = false;
             let tup = pg_sys::ExecFetchSlotHeapTuple(slot, false, &mut free);
             if let Some(b) = key_of(def, ixp, attnums, rel_td, tup) {
@@ -202,6 +202,9 @@ pub unsafe extern "C-unwind" fn tablecache_invalidate_trigger(fcinfo: pg_sys::Fu
             fail!(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "tablecache.invalidate_trigger() must be an AFTER trigger");
         }
         let (def, ixp, attnums) = trigger_plan(td);
+        if !xact::wants_keys(def.id) {
+            return Datum::from(0usize); // this transaction already invalidates the whole cache
+        }
         let rel_td = (*(*td).tg_relation).rd_att;
         let op = ev & pg_sys::TRIGGER_EVENT_OPMASK;
         if op == pg_sys::TRIGGER_EVENT_TRUNCATE {
