@@ -168,7 +168,6 @@ fn pre_commit() {
     for v in invals {
         per_cache.entry(v.cache_id).or_default().push(v.inval);
     }
-    let mut recorded = Vec::new();
     for (cache_id, list) in per_cache {
         let (name, version) = caches.get(&cache_id).cloned().unwrap_or_default();
         let n = list.len() as u64;
@@ -177,13 +176,13 @@ fn pre_commit() {
             continue;
         };
         let list = coalesce(list, shmem::slot::MAX_PENDING / 4);
+        // remembered before recording: the ABORT/COMMIT callback must release what was counted
+        LOCAL.with(|l| l.borrow_mut().recorded.push(i));
         if !store::inval::record(i, &list) {
             pgrx::log!("tablecache: cache \"{}\" will re-read its whole window (too many invalidations or no memory to record them)", name);
         }
         shmem::slot(i).counters.invalidations.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        recorded.push(i);
     }
-    LOCAL.with(|l| l.borrow_mut().recorded = recorded);
 }
 
 fn end_of_xact() {
