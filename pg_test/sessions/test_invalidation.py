@@ -556,31 +556,50 @@ class OtherRoleWrites(SessionsCase):
                 admin.close()
 
     def test_non_owner_writes(self):
+        """The writer only writes (it needs nothing of the tablecache schema for that)."""
         w, b = self.w, self.b
         self.assertEqual(scalar(w, "SELECT current_user"), self.ROLE)
-        self.assertEqual(self.v(w, "ro_c", 2), "old2")
+        before = stats(b, "ro_c")
         query(w, "BEGIN")
         query(w, "UPDATE ro_t SET v = 'by role' WHERE id = 2")
         query(w, "INSERT INTO ro_t VALUES (11, 'inserted by role')")
         query(w, "DELETE FROM ro_t WHERE id = 3")
         self.assertEqual(self.v(b, "ro_c", 2), "old2")
-        self.assertEqual(self.v(w, "ro_c", 2), "by role")
         query(w, "COMMIT")
         self.assertEqual(self.v(b, "ro_c", 2), "by role")
         self.assertEqual(self.v(b, "ro_c", 11), "inserted by role")
         self.assertIsNone(self.v(b, "ro_c", 3))
         self.assertEqual(cache_range(b, "ro_c"), query(b, "SELECT id, v FROM ro_t ORDER BY id"))
-        self.assertEqual(cache_range(w, "ro_c"), query(w, "SELECT id, v FROM ro_t ORDER BY id"))
+        self.assertEqual(delta(before, stats(b, "ro_c"))["invalidations"], 3)
         # in autocommit too
         query(w, "UPDATE ro_t SET v = 'again' WHERE id = 2")
         self.assertEqual(self.v(b, "ro_c", 2), "again")
-        # but only the owner may call invalidate itself
+        # a rolled-back write by the role leaves no trace
+        query(w, "BEGIN")
+        query(w, "UPDATE ro_t SET v = 'rolled' WHERE id = 4")
+        query(w, "ROLLBACK")
+        self.assertEqual(self.v(b, "ro_c", 4), "old4")
+
+    def test_non_owner_reads_its_write_and_may_not_invalidate(self):
+        """API.md Access control: a role with SELECT on the base tables reads through the cache
+        (and, in its open transaction, sees its own write); only the owner calls invalidate."""
+        w, b = self.w, self.b
+        self.assertEqual(self.v(w, "ro_c", 2), "old2")
+        query(w, "BEGIN")
+        query(w, "UPDATE ro_t SET v = 'by role' WHERE id = 2")
+        self.assertEqual(self.v(b, "ro_c", 2), "old2")
+        self.assertEqual(self.v(w, "ro_c", 2), "by role")
+        query(w, "COMMIT")
+        self.assertEqual(self.v(b, "ro_c", 2), "by role")
+        self.assertEqual(cache_range(w, "ro_c"), query(w, "SELECT id, v FROM ro_t ORDER BY id"))
         with self.assertRaises(psycopg2.Error) as cm:
             query(w, "SELECT tablecache.invalidate('ro_c', 'primary_key', 4)")
         self.assertEqual(cm.exception.pgcode, "42501", cm.exception)
+        self.assertIn("ro_c", str(cm.exception))
         with self.assertRaises(psycopg2.Error) as cm:
             query(w, "SELECT tablecache.invalidate_range('ro_c', 'primary_key', 1, 5)")
         self.assertEqual(cm.exception.pgcode, "42501", cm.exception)
+        self.assertIn("ro_c", str(cm.exception))
 
 
 if __name__ == "__main__":
