@@ -54,7 +54,7 @@ class WindowSwitch(unittest.TestCase):
                tablecache.covers('ws_c', 'by_k', 500, 1000),
                tablecache.covers('ws_c', 'by_k', 0, 1500)
     """
-    EXPECTED = ("1000,0,999,true", "1000,500,1499,true", "500,500,999", "500,1000,1499",
+    EXPECTED = ("1000,0,999,t", "1000,500,1499,t", "500,500,999", "500,1000,1499",
                 "500,0,499", "%d,0,%d" % (N, N - 1), "v250", "v1250", True, False)
 
     # One window query per statement: count/min/max of exactly one complete window.
@@ -99,6 +99,7 @@ class WindowSwitch(unittest.TestCase):
         self.assertTrue(all(c >= 5 for c in counts), counts)
         hits, misses, adjustments = query(
             self.a, "SELECT hits, misses, adjustments FROM tablecache.stats WHERE cache = 'ws_c'")[0]
+        print("\n    %d adjusts; reads per reader %s; hits %d, misses %d" % (self.ROUNDS, counts, hits, misses))
         self.assertEqual(adjustments, self.ROUNDS)
         self.assertGreater(hits, 0)
         self.assertGreater(misses, 0)
@@ -127,7 +128,9 @@ class MemoryReturns(unittest.TestCase):
                 if after_first is None:
                     after_first = used
                 self.assertEqual(used, after_first, "cycle %d: used_bytes grew from %d to %d" % (i, after_first, used))
-            self.assertEqual(scalar(conn, "SELECT used_bytes FROM tablecache.memory"), start)
+            end = scalar(conn, "SELECT used_bytes FROM tablecache.memory")
+            print("\n    used_bytes: start %d, loaded %d, after %d cycles %d" % (start, used_loaded, self.CYCLES, end))
+            self.assertEqual(end, start)
             query(conn, "DROP TABLE mem_t")
         finally:
             conn.close()
