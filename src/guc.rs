@@ -6,6 +6,10 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 pub static MEMORY_MB: GucSetting<i32> = GucSetting::<i32>::new(64);
 pub static MAX_CACHES: GucSetting<i32> = GucSetting::<i32>::new(32);
 pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static AUTOWARM: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static WORKER: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static DATABASE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -34,6 +38,43 @@ pub fn init() {
         c"For comparisons and emergencies; loads and definitions still work.",
         &ENABLED,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+pub fn init_workers() {
+    GucRegistry::define_bool_guc(
+        c"tablecache.worker",
+        c"Start tablecache's background workers (autowarm, sliding windows, eager refresh).",
+        c"Needs a restart to take effect.",
+        &WORKER,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"tablecache.autowarm",
+        c"After a server start, reload every cache's last window in the background.",
+        c"Caches load one at a time; reads fall through to the database until each is ready.",
+        &AUTOWARM,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"tablecache.worker_naptime",
+        c"How often the per-database worker slides windows and applies pending invalidations.",
+        c"",
+        &NAPTIME_MS,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"tablecache.database",
+        c"Database the tablecache launcher connects to, to list the other databases.",
+        c"",
+        &DATABASE,
+        GucContext::Postmaster,
         GucFlags::default(),
     );
 }

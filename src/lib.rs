@@ -17,6 +17,7 @@ mod shmem;
 mod sql;
 mod sql_text;
 mod store;
+mod worker;
 mod xact;
 
 pgrx::pg_module_magic!(name, version);
@@ -26,7 +27,11 @@ pub extern "C-unwind" fn _PG_init() {
     guc::init();
     // Without shared_preload_libraries there is no region: every function then says so clearly.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        guc::init_workers();
         shmem::install_hooks();
+        if guc::WORKER.get() {
+            worker::register();
+        }
     }
 }
 

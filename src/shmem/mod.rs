@@ -28,6 +28,54 @@ pub struct Header {
     /// Bumped whenever a slot is (re)assigned; lets backends cache slot numbers safely.
     pub incarnations: AtomicU64,
     arena_size: u64,
+    /// Databases that want a tablecache worker (see `worker`). Guarded by lock 0.
+    pub dbs: [DbEntry; MAX_DBS],
+}
+
+pub const MAX_DBS: usize = 64;
+
+#[repr(u32)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DbState {
+    Free = 0,
+    /// a worker should be started
+    Wanted = 1,
+    Running = 2,
+    /// the database has no tablecache extension
+    Idle = 3,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct DbEntry {
+    pub db: pg_sys::Oid,
+    pub state: DbState,
+    pub pid: i32,
+}
+
+/// Asks the launcher for a worker in database `db` (unless one runs there).
+pub fn want_worker(db: pg_sys::Oid) {
+    if !is_attached() {
+        return;
+    }
+    let _g = lock_global(true);
+    let h = unsafe { &mut *attached().header };
+    if let Some(e) = h.dbs.iter_mut().find(|e| e.state != DbState::Free && e.db == db) {
+        if e.state == DbState::Idle {
+            e.state = DbState::Wanted;
+        }
+        return;
+    }
+    if let Some(e) = h.dbs.iter_mut().find(|e| e.state == DbState::Free) {
+        *e = DbEntry { db, state: DbState::Wanted, pid: 0 };
+    }
+}
+
+/// Runs `f` on the database registry under the global lock.
+pub fn with_dbs<R>(f: impl FnOnce(&mut [DbEntry; MAX_DBS]) -> R) -> R {
+    let _g = lock_global(true);
+    let h = unsafe { &mut *attached().header };
+    f(&mut h.dbs)
 }
 
 struct Attached {

@@ -21,7 +21,11 @@ CREATE TABLE tablecache.cache_def (
     version bigint NOT NULL,
     window_index text,
     window_ge text[],
-    window_lt text[]
+    window_lt text[],
+    slide_index text,
+    slide_length interval,
+    slide_every interval,
+    slide_last timestamptz
 );
 COMMENT ON TABLE tablecache.cache_def IS 'tablecache: one row per cache (use the tablecache functions to change it)';
 

@@ -1,0 +1,218 @@
+//! Background workers. A launcher (started with the server) starts one worker per database
+//! that uses tablecache. Each worker reloads its caches' last windows after a start (autowarm,
+//! one cache at a time, progress in `tablecache.progress`), keeps sliding windows moving, and
+//! applies committed invalidations eagerly so that readers rarely meet pending ones.
+
+use crate::guc;
+use crate::shmem::{self, DbState};
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, DynamicBackgroundWorker, SignalWakeFlags};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub fn register() {
+    BackgroundWorkerBuilder::new("tablecache launcher")
+        .set_type("tablecache launcher")
+        .set_function("tablecache_launcher_main")
+        .set_library("tablecache")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(Some(Duration::from_secs(10)))
+        .load();
+}
+
+fn naptime() -> Duration {
+    Duration::from_millis(guc::NAPTIME_MS.get().max(10) as u64)
+}
+
+/// Runs `f` in its own transaction and subtransaction: an ERROR is logged and rolled back, and
+/// the worker goes on with the next cache.
+fn guarded(what: &str, f: impl FnOnce() + std::panic::UnwindSafe + std::panic::RefUnwindSafe) {
+    BackgroundWorker::transaction(|| unsafe {
+        let cx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        let ok = PgTryBuilder::new(|| {
+            f();
+            true
+        })
+        .catch_others(|e| {
+            let msg = match &e {
+                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
+                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+            };
+            pgrx::warning!("tablecache worker: {} failed: {}", what, msg);
+            false
+        })
+        .execute();
+        if ok {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(cx);
+        pg_sys::CurrentResourceOwner = owner;
+    });
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let db = guc::DATABASE.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|| "postgres".into());
+    BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    // Every database that allows connections gets a worker once; those without the extension
+    // mark themselves idle and exit. Databases that start using tablecache later ask for one.
+    let oids: Vec<pg_sys::Oid> = BackgroundWorker::transaction(|| {
+        Spi::connect(|c| {
+            let mut v = Vec::new();
+            if let Ok(t) = c.select("SELECT oid FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate", None, &[]) {
+                for row in t {
+                    if let Ok(Some(o)) = row.get::<pg_sys::Oid>(1) {
+                        v.push(o);
+                    }
+                }
+            }
+            v
+        })
+    });
+    for o in oids {
+        shmem::want_worker(o);
+    }
+    let mut running: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
+    loop {
+        if BackgroundWorker::sighup_received() {
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        // workers that stopped: an idle database stays idle, any other is started again
+        running.retain(|_, w| w.pid().is_ok());
+        let wanted: Vec<pg_sys::Oid> = shmem::with_dbs(|dbs| {
+            let mut v = Vec::new();
+            for e in dbs.iter_mut() {
+                let dead = e.state == DbState::Running && !running.contains_key(&e.db.to_u32());
+                if e.state == DbState::Wanted || dead {
+                    e.state = DbState::Wanted;
+                    v.push(e.db);
+                }
+            }
+            v
+        });
+        for db in wanted {
+            if running.contains_key(&db.to_u32()) {
+                continue;
+            }
+            let started = BackgroundWorkerBuilder::new(&format!("tablecache worker {}", db.to_u32()))
+                .set_type("tablecache worker")
+                .set_function("tablecache_db_worker_main")
+                .set_library("tablecache")
+                .enable_spi_access()
+                .set_argument(Some(pg_sys::Datum::from(db.to_u32())))
+                .set_restart_time(None)
+                .set_notify_pid(unsafe { pg_sys::MyProcPid })
+                .load_dynamic();
+            match started {
+                Ok(w) => {
+                    if w.wait_for_startup().is_ok() {
+                        shmem::with_dbs(|dbs| {
+                            if let Some(e) = dbs.iter_mut().find(|e| e.db == db && e.state == DbState::Wanted) {
+                                e.state = DbState::Running;
+                            }
+                        });
+                        running.insert(db.to_u32(), w);
+                    }
+                }
+                Err(_) => pgrx::warning!("tablecache launcher: could not start a worker for database {} (raise max_worker_processes)", db.to_u32()),
+            }
+        }
+        if !BackgroundWorker::wait_latch(Some(naptime())) || BackgroundWorker::sigterm_received() {
+            break;
+        }
+    }
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn tablecache_db_worker_main(arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let db = pg_sys::Oid::from(arg.value() as u32);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(db), None);
+    let has_ext: bool = BackgroundWorker::transaction(|| {
+        Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'tablecache')")
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+    });
+    if !has_ext {
+        shmem::with_dbs(|dbs| {
+            if let Some(e) = dbs.iter_mut().find(|e| e.db == db) {
+                e.state = DbState::Idle;
+            }
+        });
+        return;
+    }
+    shmem::with_dbs(|dbs| {
+        if let Some(e) = dbs.iter_mut().find(|e| e.db == db) {
+            e.pid = unsafe { pg_sys::MyProcPid };
+        }
+    });
+    if guc::AUTOWARM.get() {
+        autowarm();
+    }
+    while BackgroundWorker::wait_latch(Some(naptime())) && !BackgroundWorker::sigterm_received() {
+        if BackgroundWorker::sighup_received() {
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        maintain();
+    }
+}
+
+fn cache_names(sql: &'static str) -> Vec<String> {
+    BackgroundWorker::transaction(|| {
+        Spi::connect(|c| {
+            let mut v = Vec::new();
+            if let Ok(t) = c.select(sql, None, &[]) {
+                for row in t {
+                    if let Ok(Some(n)) = row.get::<String>(1) {
+                        v.push(n);
+                    }
+                }
+            }
+            v
+        })
+    })
+}
+
+/// Reloads each cache's recorded window, one cache at a time.
+fn autowarm() {
+    for name in cache_names("SELECT name FROM tablecache.cache_def WHERE window_index IS NOT NULL ORDER BY id") {
+        if BackgroundWorker::sigterm_received() {
+            return;
+        }
+        let n = name.clone();
+        guarded(&format!("autowarm of cache \"{name}\""), move || {
+            if let Some(rows) = crate::sql::window::warm(&n) {
+                pgrx::log!("tablecache: autowarm loaded {} rows into cache \"{}\"", rows, n);
+            }
+        });
+    }
+}
+
+/// Slides due windows and applies pending invalidations.
+fn maintain() {
+    for name in cache_names(
+        "SELECT name FROM tablecache.cache_def WHERE slide_length IS NOT NULL \
+         AND (slide_last IS NULL OR slide_last OPERATOR(pg_catalog.+) slide_every OPERATOR(pg_catalog.<=) pg_catalog.now()) ORDER BY id",
+    ) {
+        let n = name.clone();
+        guarded(&format!("sliding the window of cache \"{name}\""), move || {
+            crate::sql::window::slide(&n);
+        });
+    }
+    for name in cache_names("SELECT name FROM tablecache.cache_def ORDER BY id") {
+        let n = name.clone();
+        guarded(&format!("refresh of cache \"{name}\""), move || {
+            crate::sql::window::refresh_if_pending(&n);
+        });
+    }
+}
