@@ -111,6 +111,7 @@ struct Registry {
 }
 
 thread_local! {
+    static CATALOG_OWNER: std::cell::Cell<Option<Oid>> = const { std::cell::Cell::new(None) };
     static REGISTRY: RefCell<Registry> = RefCell::new(Registry { epoch: u64::MAX, by_name: HashMap::new(), by_type: HashMap::new() });
 }
 
@@ -161,11 +162,19 @@ pub fn with_search_path<R>(path: &str, f: impl FnOnce() -> R) -> R {
 /// Runs catalog DML as the owner of the catalog tables (the extension's installer), so that
 /// users need no direct write access to them; ownership checks are done by our functions.
 pub fn as_catalog_owner<R>(f: impl FnOnce() -> R) -> R {
-    let owner: Option<Oid> = with_search_path(SAFE_PATH, || {
-        Spi::get_one("SELECT relowner FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) 'tablecache.cache_def'::pg_catalog.regclass")
-            .unwrap_or(None)
+    let owner = CATALOG_OWNER.with(|c| c.get()).unwrap_or_else(|| {
+        let rel = unsafe { pg_sys::get_relname_relid(c"cache_def".as_ptr(), pg_sys::get_namespace_oid(c"tablecache".as_ptr(), true)) };
+        let o = if rel == pg_sys::InvalidOid {
+            unsafe { pg_sys::GetUserId() }
+        } else {
+            let t = unsafe { pg_sys::RelationIdGetRelation(rel) };
+            let o = unsafe { (*(*t).rd_rel).relowner };
+            unsafe { pg_sys::RelationClose(t) };
+            o
+        };
+        CATALOG_OWNER.with(|c| c.set(Some(o)));
+        o
     });
-    let owner = owner.unwrap_or_else(|| unsafe { pg_sys::GetUserId() });
     let (mut saved_user, mut saved_ctx) = (pg_sys::InvalidOid, 0);
     unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
@@ -188,7 +197,7 @@ pub fn try_lookup_by_name(name: &str) -> Option<Rc<CacheDef>> {
     if let Some(d) = REGISTRY.with(|r| r.borrow().by_name.get(name).cloned()) {
         return Some(d);
     }
-    let id: Option<i64> = with_search_path(SAFE_PATH, || {
+    let id: Option<i64> = as_catalog_owner(|| {
         Spi::get_one_with_args("SELECT id FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1", &[name.into()])
             .unwrap_or(None)
     });
@@ -200,7 +209,7 @@ pub fn lookup_by_rowtype(rowtype: Oid) -> Rc<CacheDef> {
     if let Some(d) = REGISTRY.with(|r| r.borrow().by_type.get(&rowtype.to_u32()).cloned()) {
         return d;
     }
-    let id: Option<i64> = with_search_path(SAFE_PATH, || {
+    let id: Option<i64> = as_catalog_owner(|| {
         Spi::get_one_with_args(
             "SELECT id FROM tablecache.cache_def WHERE rowtype::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
             &[rowtype.into()],
@@ -219,7 +228,7 @@ pub fn lookup_by_rowtype(rowtype: Oid) -> Rc<CacheDef> {
 
 fn load_def(id: i64) -> Rc<CacheDef> {
     type Row = (String, String, String, Oid, Oid, i64, Vec<String>);
-    let (name, query, search_path, rowtype, owner, version, pk): Row = with_search_path(SAFE_PATH, || {
+    let (name, query, search_path, rowtype, owner, version, pk): Row = as_catalog_owner(|| {
         Spi::connect(|c| {
             let t = c
                 .select(
@@ -241,7 +250,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
         })
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not read the definition of cache {}: {}", id, e))
     });
-    let index_rows: Vec<(String, Vec<String>)> = with_search_path(SAFE_PATH, || {
+    let index_rows: Vec<(String, Vec<String>)> = as_catalog_owner(|| {
         Spi::connect(|c| {
             let mut out = Vec::new();
             for row in c.select(

@@ -40,6 +40,7 @@ CREATE TABLE tablecache.index_def (
 SELECT pg_catalog.pg_extension_config_dump('tablecache.cache_def', '');
 SELECT pg_catalog.pg_extension_config_dump('tablecache.index_def', '');
 SELECT pg_catalog.pg_extension_config_dump('tablecache.def_version_seq', '');
+GRANT USAGE ON SCHEMA tablecache TO PUBLIC;
 GRANT SELECT ON tablecache.cache_def, tablecache.index_def TO PUBLIC;
 "#,
     name = "catalog",
