@@ -52,6 +52,8 @@ pub struct CacheDef {
     mcx: pg_sys::MemoryContext,
     /// (slot number, incarnation) of this cache's slot, when known
     pub slot_hint: std::cell::Cell<Option<(usize, u64)>>,
+    /// (user, ACL epoch) for which the read privilege check passed
+    acl_ok: std::cell::Cell<Option<(Oid, u64)>>,
 }
 
 impl Drop for CacheDef {
@@ -68,8 +70,20 @@ impl CacheDef {
         }
     }
 
-    /// Reading through the cache needs the privileges its query needs.
+    /// Reading through the cache needs the privileges its query needs. The answer is kept per
+    /// user until a relation or role membership changes anywhere (GRANT and REVOKE invalidate
+    /// the relcache), so the check costs nothing on the hot path.
     pub fn check_read_access(&self) {
+        let me = unsafe { pg_sys::GetUserId() };
+        let epoch = acl_epoch();
+        if self.acl_ok.get() == Some((me, epoch)) {
+            return;
+        }
+        self.check_read_access_now();
+        self.acl_ok.set(Some((me, epoch)));
+    }
+
+    fn check_read_access_now(&self) {
         let rtable = match self.rtable.get() {
             Some(r) => r,
             None => {
@@ -104,6 +118,28 @@ impl CacheDef {
     }
 }
 
+#[pg_guard]
+unsafe extern "C-unwind" fn acl_changed_rel(_arg: pg_sys::Datum, _rel: Oid) {
+    ACL_EPOCH.with(|e| e.set(e.get() + 1));
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn acl_changed_sys(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    ACL_EPOCH.with(|e| e.set(e.get() + 1));
+}
+
+fn acl_epoch() -> u64 {
+    if !ACL_CALLBACKS.with(|c| c.replace(true)) {
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(acl_changed_rel), pg_sys::Datum::from(0usize));
+            pg_sys::CacheRegisterSyscacheCallback(pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM as i32, Some(acl_changed_sys), pg_sys::Datum::from(0usize));
+            pg_sys::CacheRegisterSyscacheCallback(pg_sys::SysCacheIdentifier::AUTHOID as i32, Some(acl_changed_sys), pg_sys::Datum::from(0usize));
+        }
+        ACL_EPOCH.with(|e| e.set(e.get() + 1));
+    }
+    ACL_EPOCH.with(|e| e.get())
+}
+
 struct Registry {
     epoch: u64,
     by_name: HashMap<String, Rc<CacheDef>>,
@@ -111,6 +147,8 @@ struct Registry {
 }
 
 thread_local! {
+    static ACL_EPOCH: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static ACL_CALLBACKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static CATALOG_OWNER: std::cell::Cell<Option<Oid>> = const { std::cell::Cell::new(None) };
     static REGISTRY: RefCell<Registry> = RefCell::new(Registry { epoch: u64::MAX, by_name: HashMap::new(), by_type: HashMap::new() });
 }
@@ -288,6 +326,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
         rtable: std::cell::Cell::new(None),
         mcx,
         slot_hint: std::cell::Cell::new(None),
+        acl_ok: std::cell::Cell::new(None),
     };
     unsafe {
         let old = pg_sys::MemoryContextSwitchTo(mcx);
