@@ -56,8 +56,13 @@ SELECT tablecache.get(NULL::win_c, 5000) IS NULL AS absent;
 SELECT * FROM tablecache.range(NULL::win_c, 'primary_key', 995, 1005);
 SELECT count(*), min(k), max(k) FROM tablecache.range(NULL::win_c, 'primary_key', 900, 1100);
 SELECT count(*), min(k), max(k) FROM tablecache.range(NULL::win_c, 'primary_key', NULL, NULL);
--- a range on another index than the window's: by (grp, k), from the database
+-- ranges on another index than the window's, by (grp, k): grp = 3 with
+-- k in [0, 100) lies inside the window on k (a hit may be served); grp = 3
+-- with k in [900, 1100) does not (from the database, all 20 rows)
+SELECT tablecache.covers('win_c', 'by_grp', ROW(3, 0), ROW(3, 100)) AS inside,
+       tablecache.covers('win_c', 'by_grp', ROW(3, 900), ROW(3, 1100)) AS straddles;
 SELECT * FROM tablecache.range(NULL::win_c, 'by_grp', ROW(3, 0), ROW(3, 100));
+SELECT count(*), min(k), max(k) FROM tablecache.range(NULL::win_c, 'by_grp', ROW(3, 900), ROW(3, 1100));
 SELECT hits, misses FROM tablecache.stats WHERE cache = 'win_c';
 
 -- every row and the order are exactly the query's
@@ -118,8 +123,13 @@ SELECT * FROM tablecache.range(NULL::win_c, 'no_such_index', 0, 10);
 SELECT * FROM tablecache.get(NULL::win_t, 1);
 \echo SQLSTATE: :SQLSTATE
 -- 42804: key of the wrong type
+SELECT * FROM tablecache.get(NULL::win_c, '2026-01-01'::date);
+\echo SQLSTATE: :SQLSTATE
+-- a text key is read by the key type's input function: 22P02 when it is not
+-- a valid value, the row when it is
 SELECT * FROM tablecache.get(NULL::win_c, 'abc'::text);
 \echo SQLSTATE: :SQLSTATE
+SELECT * FROM tablecache.get(NULL::win_c, '7'::text);
 SELECT * FROM tablecache.range(NULL::win_c, 'primary_key', '2026-01-01'::date, NULL);
 \echo SQLSTATE: :SQLSTATE
 -- the cache is intact after the errors
