@@ -399,6 +399,89 @@ class Moves(SessionsCase):
         self.run_moves()
 
 
+class AdjustAfterInvalidation(SessionsCase):
+    """ORIGIN 6: pending invalidations are applied before a window adjustment: a row changed
+    (and committed) in A that stays in the window is not served stale after B adjusts."""
+    caches = ("aj_c",)
+    tables = ("aj_t",)
+
+    def test_adjust_applies_pending(self):
+        a, b = self.a, self.b
+        query(a, "DROP TABLE IF EXISTS aj_t CASCADE")
+        query(a, "CREATE TABLE aj_t (id int PRIMARY KEY, v text NOT NULL)")
+        query(a, "INSERT INTO aj_t SELECT i, 'old' || i FROM generate_series(0, 199) i")
+        query(a, "SELECT tablecache.create_cache('aj_c', 'SELECT id, v FROM aj_t', ARRAY['id'])")
+        self.assertEqual(scalar(a, "SELECT tablecache.load('aj_c', 'primary_key', 0, 100)"), 100)
+        query(a, """CREATE TRIGGER aj_inval AFTER INSERT OR UPDATE OR DELETE ON aj_t
+                    FOR EACH ROW EXECUTE FUNCTION tablecache.invalidate_trigger('aj_c', 'primary_key', 'id')""")
+        query(a, "BEGIN")
+        query(a, "UPDATE aj_t SET v = 'new' || id WHERE id IN (10, 60, 120)")   # leaves, stays, enters
+        query(a, "DELETE FROM aj_t WHERE id = 61")
+        query(a, "INSERT INTO aj_t VALUES (250, 'new250')")
+        query(a, "COMMIT")
+        self.assertEqual(scalar(b, "SELECT tablecache.adjust('aj_c', 'primary_key', 50, 150)") >= 50, True)
+        expected = query(b, "SELECT id, v FROM aj_t WHERE id >= 50 AND id < 150 ORDER BY id")
+        before = stats(b, "aj_c")
+        self.assertEqual(cache_range(b, "aj_c", "primary_key", 50, 150), expected)
+        self.assertEqual(delta(before, stats(b, "aj_c"))["hits"], 1)
+        self.assertEqual(self.v(b, "aj_c", 60), "new60")
+        self.assertIsNone(self.v(b, "aj_c", 61))
+        self.assertEqual(self.v(b, "aj_c", 120), "new120")
+        self.assertEqual(self.v(b, "aj_c", 10), "new10")
+        # an invalidation committed while the window is [50,150) for a row outside it, then
+        # the window moves over that row
+        query(a, "UPDATE aj_t SET v = 'newer' || id WHERE id IN (20, 160)")
+        query(b, "SELECT tablecache.adjust('aj_c', 'primary_key', 0, 200)")
+        self.assertEqual(cache_range(b, "aj_c", "primary_key", 0, 200),
+                         query(b, "SELECT id, v FROM aj_t WHERE id >= 0 AND id < 200 ORDER BY id"))
+
+
+class Bulk(SessionsCase):
+    """Many invalidations in one transaction (past the per-transaction bulk limit the whole
+    cache is invalidated); in a rolled-back savepoint they vanish and later single-row
+    invalidations of the same transaction still count."""
+    caches = ("bk_c",)
+    tables = ("bk_t",)
+
+    def setUp(self):
+        super().setUp()
+        self.make_kv("bk_t", "bk_c", 5000)
+
+    def test_bulk_update(self):
+        a, b = self.a, self.b
+        query(a, "BEGIN")
+        query(a, "UPDATE bk_t SET v = 'bulk' || id WHERE id <= 4000")
+        self.assertEqual(self.v(b, "bk_c", 1), "old1")
+        self.assertEqual(self.v(a, "bk_c", 1), "bulk1")
+        query(a, "COMMIT")
+        self.assertEqual(cache_range(b, "bk_c"), query(b, "SELECT id, v FROM bk_t ORDER BY id"))
+
+    def test_bulk_in_rolled_back_savepoint(self):
+        a, b = self.a, self.b
+        query(a, "BEGIN")
+        query(a, "SAVEPOINT s")
+        query(a, "UPDATE bk_t SET v = 'gone' || id WHERE id <= 3000")
+        query(a, "ROLLBACK TO SAVEPOINT s")
+        query(a, "UPDATE bk_t SET v = 'kept' WHERE id = 4500")
+        query(a, "COMMIT")
+        self.assertEqual(self.v(b, "bk_c", 4500), "kept")
+        self.assertEqual(self.v(b, "bk_c", 1), "old1")
+        self.assertEqual(cache_range(b, "bk_c"), query(b, "SELECT id, v FROM bk_t ORDER BY id"))
+
+    def test_bulk_in_released_savepoint(self):
+        a, b = self.a, self.b
+        query(a, "BEGIN")
+        query(a, "SAVEPOINT s")
+        query(a, "UPDATE bk_t SET v = 'rel' || id WHERE id <= 3000")
+        query(a, "RELEASE SAVEPOINT s")
+        query(a, "UPDATE bk_t SET v = 'after' WHERE id = 4999")
+        self.assertEqual(self.v(b, "bk_c", 1), "old1")
+        query(a, "COMMIT")
+        self.assertEqual(self.v(b, "bk_c", 1), "rel1")
+        self.assertEqual(self.v(b, "bk_c", 4999), "after")
+        self.assertEqual(cache_range(b, "bk_c"), query(b, "SELECT id, v FROM bk_t ORDER BY id"))
+
+
 class Savepoints(SessionsCase):
     """(e) invalidations inside a rolled-back savepoint vanish, inside a released one they
     stay, inside a released one within a rolled-back one they vanish."""
