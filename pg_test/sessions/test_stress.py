@@ -223,16 +223,39 @@ class Stress(unittest.TestCase):
             conn.close()
         return txns
 
-    # -- the test --------------------------------------------------------------------------
+    def adjuster(self, stop):
+        """Moves the window back and forth over the primary key (rows entering, leaving and
+        staying), then back to everything."""
+        conn = iu.session(__name__, "adjuster")
+        n = 0
+        try:
+            while not stop.is_set():
+                ge, lt = ((1, 151), (51, ROWS + 1), (None, None))[n % 3]
+                query(conn, "SELECT tablecache.adjust('st_c', 'primary_key', %s::int, %s::int)", (ge, lt))
+                n += 1
+            query(conn, "SELECT tablecache.adjust('st_c', 'primary_key', NULL::int, NULL::int)")
+        finally:
+            conn.close()
+        return n
+
+    # -- the tests -------------------------------------------------------------------------
     def test_concurrent_writers_and_readers(self):
+        self.run_stress(SECONDS, adjust=False)
+
+    def test_concurrent_writers_readers_and_window_moves(self):
+        self.run_stress(max(5.0, SECONDS / 2), adjust=True)
+
+    def run_stress(self, seconds, adjust):
         led = self.ledger
         workers = ([harness.Worker(self.writer(i), name="writer%d" % i) for i in range(WRITERS)]
                    + [harness.Worker(self.reader(i), name="reader%d" % i) for i in range(READERS)]
                    + [harness.Worker(self.rr_reader, name="rr_reader")])
+        if adjust:
+            workers.append(harness.Worker(self.adjuster, name="adjuster"))
         t0 = time.monotonic()
         for w in workers:
             w.start()
-        deadline = t0 + SECONDS
+        deadline = t0 + seconds
         while time.monotonic() < deadline and all(w.is_alive() for w in workers):
             time.sleep(0.2)   # the test's duration, not a synchronisation
         results = {}
@@ -266,7 +289,8 @@ class Stress(unittest.TestCase):
         table = query(self.admin, "SELECT id, version, payload, pad FROM st_t ORDER BY id")
 
         reads = sum(v for k, v in results.items() if k.startswith("reader"))
-        print("\nstress %.1fs seed %d: %d writers, %d readers + 1 rr reader" % (elapsed, SEED, WRITERS, READERS))
+        print("\nstress %.1fs seed %d: %d writers, %d readers + 1 rr reader%s"
+              % (elapsed, SEED, WRITERS, READERS, ", %d window moves" % results["adjuster"] if adjust else ""))
         print("  reads (reader statements): %d; rr transactions: %d" % (reads, results.get("rr_reader", 0)))
         print("  cache hits %d, misses %d, refreshes %d, invalidations %d"
               % (st["hits"], st["misses"], st["refreshes"], st["invalidations"]))
