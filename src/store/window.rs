@@ -359,6 +359,14 @@ fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mu
             for t in 0..n {
                 let tup = *(*tt).vals.add(t);
                 pg_sys::heap_deform_tuple(tup, td, vals.as_mut_ptr(), nulls.as_mut_ptr());
+                if let Some(&c) = def.indexes[0].cols.iter().find(|&&c| nulls[c]) {
+                    fail!(
+                        ERRCODE_NOT_NULL_VIOLATION,
+                        "query of cache \"{}\" returned a row whose primary key column \"{}\" is NULL",
+                        def.name,
+                        def.col_name(c)
+                    );
+                }
                 let mut null_mask = 0u16;
                 for (j, ix) in def.indexes.iter().enumerate() {
                     let e = &mut encs[j];
