@@ -49,7 +49,7 @@ fn stage_alloc(def: &CacheDef, size: usize) -> Offset {
         None => {
             let st = shmem::memory_stats();
             fail_detail!(
-                ERRCODE_DISK_FULL,
+                ERRCODE_OUT_OF_MEMORY,
                 format!("{} of {} bytes in use, {} requested; raise tablecache.memory or load a smaller window", st.used_bytes, st.total_bytes, size),
                 "tablecache memory is full while loading cache \"{}\"",
                 def.name
