@@ -11,7 +11,20 @@ pub static WORKER: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static DATABASE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 
+/// Settings every backend has. The postmaster-context ones (`init_preloaded`) can only be
+/// defined while shared_preload_libraries is processed: defining them later is FATAL.
 pub fn init() {
+    GucRegistry::define_bool_guc(
+        c"tablecache.enabled",
+        c"When off, every read goes to the database.",
+        c"For comparisons and emergencies; loads and definitions still work.",
+        &ENABLED,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+pub fn init_preloaded() {
     GucRegistry::define_int_guc(
         c"tablecache.memory",
         c"Size of the shared-memory region that holds every cache.",
@@ -30,14 +43,6 @@ pub fn init() {
         1,
         10_000,
         GucContext::Postmaster,
-        GucFlags::default(),
-    );
-    GucRegistry::define_bool_guc(
-        c"tablecache.enabled",
-        c"When off, every read goes to the database.",
-        c"For comparisons and emergencies; loads and definitions still work.",
-        &ENABLED,
-        GucContext::Userset,
         GucFlags::default(),
     );
 }

@@ -27,6 +27,7 @@ pub extern "C-unwind" fn _PG_init() {
     guc::init();
     // Without shared_preload_libraries there is no region: every function then says so clearly.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        guc::init_preloaded();
         guc::init_workers();
         shmem::install_hooks();
         if guc::WORKER.get() {
