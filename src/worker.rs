@@ -1,7 +1,8 @@
 //! Background workers. A launcher (started with the server) starts one worker per database
 //! that uses tablecache. Each worker reloads its caches' last windows after a start (autowarm,
-//! one cache at a time, progress in `tablecache.progress`), keeps sliding windows moving, and
-//! applies committed invalidations eagerly so that readers rarely meet pending ones.
+//! one cache at a time, progress in `tablecache.progress`); where windows slide it stays,
+//! moving them and applying committed invalidations eagerly so that readers rarely meet
+//! pending ones.
 
 use crate::guc;
 use crate::shmem::{self, DbState};
@@ -159,12 +160,24 @@ pub extern "C-unwind" fn tablecache_db_worker_main(arg: pg_sys::Datum) {
     if guc::AUTOWARM.get() {
         autowarm();
     }
-    while BackgroundWorker::wait_latch(Some(naptime())) && !BackgroundWorker::sigterm_received() {
+    // Stay connected only while a window has to slide: a connected worker keeps DROP DATABASE
+    // (without FORCE) from succeeding.
+    while has_sliding_windows() && BackgroundWorker::wait_latch(Some(naptime())) && !BackgroundWorker::sigterm_received() {
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
         maintain();
     }
+    shmem::with_dbs(|dbs| {
+        if let Some(e) = dbs.iter_mut().find(|e| e.db == db) {
+            e.state = DbState::Idle;
+            e.pid = 0;
+        }
+    });
+}
+
+fn has_sliding_windows() -> bool {
+    !cache_names("SELECT name FROM tablecache.cache_def WHERE slide_length IS NOT NULL LIMIT 1").is_empty()
 }
 
 fn cache_names(sql: &'static str) -> Vec<String> {

@@ -189,7 +189,6 @@ fn create_cache(cache: &str, query: &str, primary_key: Vec<Option<String>>) {
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record cache \"{}\": {}", cache, e));
     });
     definitions_changed();
-    shmem::want_worker(unsafe { pg_sys::MyDatabaseId });
 }
 
 /// After an index change on a loaded cache, rebuild its arrays by reloading the same window
