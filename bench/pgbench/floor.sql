@@ -1,0 +1,2 @@
+-- floor: the cheapest prepared statement.
+SELECT 1;

@@ -1,0 +1,3 @@
+-- W3 one customer's orders in the window on by_customer (customer_id prefix + time range).
+\set cid random(1, :n_customers)
+SELECT o.id, o.customer_id, o.created_at, o.amount, o.status, c.name AS customer_name, r.name AS region_name, p.title AS product_title, cat.name AS category_name, o.product_id FROM orders o JOIN customers c ON c.id = o.customer_id JOIN regions r ON r.id = c.region_id JOIN products p ON p.id = o.product_id JOIN categories cat ON cat.id = p.category_id WHERE o.customer_id = :cid::bigint AND o.created_at >= :ge::timestamptz AND o.created_at < :lt::timestamptz ORDER BY o.created_at, o.id;

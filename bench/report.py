@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""Writes BENCHMARKS.md and the ratio chart from a results.tsv of scripts/bench.sh.
+
+    bench/report.py RESULTS.tsv OUT.md CHART.png
+
+results.tsv lines: key<TAB>value; repeated measurements carry a .rN suffix
+(rounds), the report uses their median."""
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+res_path, md_path, png_path = sys.argv[1:4]
+raw = {}
+multi = defaultdict(list)
+for line in open(res_path):
+    line = line.rstrip("\n")
+    if not line:
+        continue
+    k, _, v = line.partition("\t")
+    raw[k] = v
+    m = re.match(r"^(.*)\.r\d+$", k)
+    if m:
+        try:
+            multi[m.group(1)].append(float(v))
+        except ValueError:
+            pass
+
+
+def med(key):
+    vals = multi.get(key)
+    return statistics.median(vals) if vals else None
+
+
+def f(key):
+    try:
+        return float(raw[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def fmt(x, digits=None):
+    if x is None:
+        return "–"
+    if digits is not None:
+        return f"{x:,.{digits}f}"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+meta = lambda k: raw.get("meta." + k, "?")
+mode = meta("mode")
+
+# Targets: (label, value, target, higher_is_better)
+checks = []
+
+
+def check(label, value, target, higher=True):
+    ok = None if value is None else (value >= target if higher else value <= target)
+    checks.append((label, value, target, higher, ok))
+    mark = "–" if ok is None else ("✅ met" if ok else "❌ not met")
+    op = "≥" if higher else "≤"
+    return f"{fmt(value)} | {op} {target:g} | {mark}"
+
+
+out = []
+w = out.append
+w("# tablecache benchmark results")
+w("")
+if mode != "full":
+    w(f"**This is a {mode.upper()} run** (scale {meta('scale')}, {meta('seconds')} s per pgbench run, "
+      f"{meta('rounds')} round(s)): for tracking changes, not for quoting. "
+      "`scripts/bench.sh --full` (scale 1) gives the figures to quote.")
+    w("")
+w("Produced by `scripts/bench.sh` (spec: BENCHMARK.md). Every figure is measured in one run on one "
+  "server with the same data and client settings; ratios within a run are what counts "
+  "(absolute numbers move with the machine's load).")
+w("")
+w("| | |")
+w("|---|---|")
+w(f"| date | {meta('date')} |")
+w(f"| mode | {mode}: scale {meta('scale')} ({fmt(f('data.n_orders'))} orders, "
+  f"{fmt(f('data.n_customers'))} customers; window {raw.get('data.window', '?')} = "
+  f"{fmt(f('data.window_rows'))} rows), {meta('seconds')} s per pgbench run, "
+  f"{meta('rounds')} round(s) (median), `--random-seed={meta('seed')}` |")
+w(f"| machine | {meta('nproc')} CPUs, {meta('cpu')}, {meta('ram')} RAM; load average at start "
+  f"{meta('loadavg_start')}, at end {meta('loadavg_end')} |")
+w(f"| PostgreSQL | {meta('pg_version')} |")
+w(f"| build | release, `tablecache.so` md5 `{meta('lib_md5')}` ({fmt(f('meta.lib_size'))} bytes), "
+  f"git {meta('git')}{'' if meta('built') == '1' else ' (not rebuilt: --no-build)'} |")
+settings = ", ".join(f"{k[len('setting.'):]}={v}" for k, v in raw.items() if k.startswith("setting."))
+w(f"| settings | {settings} |")
+if raw.get("meta.lib_replaced_during_run"):
+    w(f"| note | the installed library was replaced during the run; {raw['meta.lib_replaced_during_run']} |")
+w("")
+w("Clients: `pgbench -n -M prepared -c N -j N -T seconds`, keys uniformly random inside the cached "
+  "window (`bench/pgbench/*.sql`). Before timing, `bench/sql/verify.sql` checks on sampled keys "
+  "that join, matview and tablecache return identical rows in identical order (and that "
+  "tablecache answers them from memory); every pgbench run must end with 0 failed transactions, "
+  "and the W1–W3 runs must cause 0 tablecache misses "
+  f"(hits {fmt(f('reads.hits'))}, misses {fmt(f('reads.misses'))}). "
+  "fsync, synchronous_commit and full_page_writes are off for every contender: no disk flush hides "
+  "the cost of the invalidation triggers in W4.")
+w("")
+
+# ---------------- W1-W3
+floor = {c: med(f"tps.floor.c{c}") for c in (1, 2)}
+w("## W1–W3 reads (TPS)")
+w("")
+w("| workload | clients | floor | join (default) | join (memoize off) | matview | tablecache |")
+w("|---|---|---|---|---|---|---|")
+reads = {}
+for wl in (1, 2, 3):
+    for c in (1, 2):
+        j = med(f"tps.W{wl}.join.c{c}")
+        jn = med(f"tps.W{wl}.join_nomemoize.c{c}")
+        m = med(f"tps.W{wl}.matview.c{c}")
+        t = med(f"tps.W{wl}.tablecache.c{c}")
+        reads[(wl, c)] = (max(x for x in (j, jn) if x is not None) if (j or jn) else None, m, t)
+        w(f"| W{wl} | {c} | {fmt(floor[c])} | {fmt(j)} | {fmt(jn)} | {fmt(m)} | {fmt(t)} |")
+w("")
+avg = {k[len("verify."):-len(".avg_rows")]: raw[k] for k in raw if k.startswith("verify.") and k.endswith(".avg_rows")}
+w(f"Rows per call (verify sample): W1 {avg.get('W1', '?')}, W2 {avg.get('W2', '?')}, W3 {avg.get('W3', '?')}. "
+  "join = the faster of default settings and `enable_memoize = off`.")
+w("")
+w("| ratio | clients | value | target | |")
+w("|---|---|---|---|---|")
+tgt = {1: (1.3, 1.0, 0.8), 2: (4, 2, None), 3: (4, 2, None)}
+for wl in (1, 2, 3):
+    tj, tm, tf = tgt[wl]
+    for c in (1, 2):
+        j, m, t = reads[(wl, c)]
+        r_j = t / j if t and j else None
+        r_m = t / m if t and m else None
+        r_f = t / floor[c] if t and floor[c] else None
+        w(f"| W{wl} tablecache / join | {c} | {check(f'W{wl} tc/join c{c}', r_j, tj)} |")
+        w(f"| W{wl} tablecache / matview | {c} | {check(f'W{wl} tc/matview c{c}', r_m, tm)} |")
+        if tf is not None:
+            w(f"| W{wl} tablecache / floor | {c} | {check(f'W{wl} tc/floor c{c}', r_f, tf)} |")
+        else:
+            w(f"| W{wl} tablecache / floor | {c} | {fmt(r_f)} | – | |")
+w("")
+
+# ---------------- W4
+w("## W4 writes (TPS)")
+w("")
+w("`UPDATE orders SET amount = amount + 0.01 WHERE id = :id` (a random order of the cached window) and "
+  "`UPDATE customers SET name = ... WHERE id = :cid`, without any trigger and with the "
+  "`tablecache.invalidate_trigger` row triggers (orders: `primary_key`/`id`; customers: `by_customer`/`id`).")
+w("")
+w("| statement | clients | no trigger | with triggers | ratio | target | |")
+w("|---|---|---|---|---|---|---|")
+for tbl, target in (("orders", 0.85), ("customers", 0.7)):
+    for c in (1, 2):
+        p = med(f"tps.W4.{tbl}.plain.c{c}")
+        t = med(f"tps.W4.{tbl}.trigger.c{c}")
+        r = t / p if t and p else None
+        w(f"| {tbl} | {c} | {fmt(p)} | {fmt(t)} | {check(f'W4 {tbl} c{c}', r, target)} |")
+rf = [med(f"W4.refresh_ms.c{c}") for c in (1, 2)]
+w("")
+w(f"After each pair of write runs, `tablecache.refresh` applied the pending invalidations in "
+  f"{fmt(rf[0])} ms (1 client) / {fmt(rf[1])} ms (2 clients) (median); the cache then matched the "
+  "join again (verify.sql on sampled keys).")
+w("")
+
+# ---------------- W5
+w("## W5 slide the window by one hour")
+w("")
+a = med("W5.adjust_ms"); rfm = med("W5.refresh_ms")
+ratio = a / rfm if a and rfm else None
+w("| `tablecache.adjust` (ms) | `REFRESH MATERIALIZED VIEW` (ms) | adjust / refresh | target | |")
+w("|---|---|---|---|---|")
+w(f"| {fmt(a)} | {fmt(rfm)} | {check('W5 adjust/refresh', ratio, 0.02, higher=False)} |")
+w("")
+w(f"Medians of {len(multi.get('W5.adjust_ms', []))} slides (alternately one hour back and forward: each "
+  f"loads ~{fmt(f('W5.rows_per_hour'))} rows and expires as many) and of "
+  f"{len(multi.get('W5.refresh_ms', []))} refreshes (psql `\\timing`).")
+w("")
+
+# ---------------- W6
+w("## W6 memory")
+w("")
+rows = f("W6.cache_rows"); cb = f("W6.cache_bytes"); ub = f("W6.used_bytes")
+mvr = f("W6.mv_row_bytes"); mvt = f("W6.mv_total_bytes")
+per = cb / rows if cb and rows else None
+w("| cached rows | `caches.bytes` per row | `memory.used_bytes` per row | matview `pg_column_size` per row | "
+  "matview heap + 3 indexes per row | ratio | target | |")
+w("|---|---|---|---|---|---|---|---|")
+w(f"| {fmt(rows)} | {fmt(per)} | {fmt(ub / rows if ub and rows else None)} | {fmt(mvr)} | "
+  f"{fmt(mvt / rows if mvt and rows else None)} | "
+  f"{check('W6 bytes/row', per / mvr if per and mvr else None, 1.5, higher=False)} |")
+w("")
+w("ratio = `tablecache.caches.bytes` / rows ÷ average `pg_column_size` of the matview row.")
+w("")
+
+# ---------------- W7
+w("## W7 in-backend cost (µs per call)")
+w("")
+k = lambda n: med(f"W7.{n}")
+w("| lookup | statement loop, no SPI | PL/pgSQL loop, SPI | target |")
+w("|---|---|---|---|")
+w(f"| loop alone | {fmt(k('loop_sql'))} | {fmt(k('loop_plpgsql'))} | |")
+w(f"| tablecache `get` | {fmt(k('get_sql'))} (PL/pgSQL expression: {fmt(k('get_expr'))}) | {fmt(k('get_tc_spi'))} | "
+  f"{check('W7 get µs', k('get_sql'), 2, higher=False)} |")
+w(f"| matview by id | | {fmt(k('get_mv_spi'))} | |")
+jg = [x for x in (k('get_join_spi'), k('get_join_spi_nomemoize')) if x is not None]
+jr = [x for x in (k('range_join_spi'), k('range_join_spi_nomemoize')) if x is not None]
+w(f"| join by id (faster of memoize on/off) | | {fmt(min(jg) if jg else None)} | |")
+w(f"| tablecache 100-row `range` | {fmt(k('range_sql'))} | {fmt(k('range_tc_spi'))} | "
+  f"{check('W7 range µs', k('range_sql'), 25, higher=False)} |")
+w(f"| matview 100-row range | | {fmt(k('range_mv_spi'))} | |")
+w(f"| join 100-row range (faster of memoize on/off) | | {fmt(min(jr) if jr else None)} | |")
+w("")
+w("`bench/sql/w7.sql`: `bench_w7(kind, n)` times n lookups inside the backend (median of 3). "
+  "'statement loop' = one `SELECT` over `generate_series` calling the function per row; "
+  "'SPI' = a PL/pgSQL `FOR` loop running the query as static SQL (`SELECT ... INTO`). "
+  "The targets apply to the statement-loop figures, loop cost included.")
+w("")
+
+# ---------------- summary
+met = sum(1 for c in checks if c[4]); total = sum(1 for c in checks if c[4] is not None)
+w("## Summary")
+w("")
+w(f"{met} of {total} targets met. Not met: " +
+  (", ".join(f"{lab} ({fmt(v)} vs {'≥' if hi else '≤'} {t:g})" for lab, v, t, hi, ok in checks if ok is False) or "none") + ".")
+w("")
+w("Chart: `bench/ratios.png` (each ratio divided by its target, so that 1 is the target line; "
+  "for lower-is-better figures the inverse).")
+open(md_path, "w").write("\n".join(out) + "\n")
+
+# ---------------- chart
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except Exception as e:  # noqa: BLE001
+    print(f"report: no matplotlib ({e}); chart skipped", file=sys.stderr)
+    sys.exit(0)
+items = [(lab, v, t, hi, ok) for lab, v, t, hi, ok in checks if v is not None and v > 0]
+labels = [lab for lab, *_ in items]
+norm = [(v / t) if hi else (t / v) for _, v, t, hi, _ in items]
+colors = ["#2a9d3f" if ok else "#d1495b" for *_, ok in items]
+fig, ax = plt.subplots(figsize=(9, 0.38 * len(items) + 1.6))
+y = range(len(items))
+ax.barh(list(y), norm, color=colors)
+ax.axvline(1.0, color="black", linestyle="--", linewidth=1, label="target")
+ax.set_xscale("log")
+ax.set_yticks(list(y))
+ax.set_yticklabels(labels, fontsize=8)
+ax.invert_yaxis()
+for i, (lab, v, t, hi, ok) in enumerate(items):
+    ax.text(norm[i], i, f"  {fmt(v)} ({'≥' if hi else '≤'} {t:g})", va="center", fontsize=7)
+ax.set_xlabel("measured / target (higher is better; 1 = target)")
+ax.set_title(f"tablecache vs targets — {mode} run, scale {meta('scale')}, {meta('date')}", fontsize=10)
+lo, hi_ = min(norm + [1]), max(norm + [1])
+ax.set_xlim(lo / 1.5, hi_ * 4)
+ax.legend(loc="lower right", fontsize=8)
+fig.tight_layout()
+fig.savefig(png_path, dpi=110)
+print(f"report: wrote {md_path} and {png_path}")
