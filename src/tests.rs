@@ -1071,7 +1071,7 @@ mod tests {
             &[
                 "'NaN'", "1.00", "1", "1.0", "-1.5", "-1.50", "0", "0.000", "-0.001", "-1e20", "1e-10", "10", "9.99", "2.5",
                 "123456789012345678901234567890.123", "-123456789012345678901234567890.123", "'NaN'", "0.1", "0.01", "100",
-                "-100", "-10", "-9.99", "99999999999999999999", "1e20", "-0.1",
+                "-100", "-10", "-9.99", "99999999999999999999", "1e20", "-0.1", "1e-100", "1e100", "-1e100", "-1e-100",
             ],
             "-1.50",
             "10.0",
@@ -1157,12 +1157,14 @@ mod tests {
     #[pg_test]
     fn types_text_libc_collation() {
         begin();
-        let coll = opt::<String>(
-            "SELECT collname::text FROM pg_collation WHERE collprovider = 'c' AND collname IN ('en_US.utf8', 'de_DE.utf8', 'en_US')
-               AND collencoding IN (-1, pg_char_to_encoding(getdatabaseencoding())) ORDER BY collname LIMIT 1",
-        );
-        if let Some(coll) = coll {
-            check_key_type("txt_l", &format!("text COLLATE \"{coll}\""), STRINGS, "'a'", "'Z'");
+        for (tag, coll) in [("txt_en", "en_US.utf8"), ("txt_de", "de_DE.utf8")] {
+            let known = yes(&format!(
+                "SELECT EXISTS (SELECT FROM pg_collation WHERE collprovider = 'c' AND collname = '{coll}'
+                   AND collencoding IN (-1, pg_char_to_encoding(getdatabaseencoding())))"
+            ));
+            if known {
+                check_key_type(tag, &format!("text COLLATE \"{coll}\""), STRINGS, "'a'", "'Z'");
+            }
         }
     }
 
@@ -1379,7 +1381,9 @@ mod tests {
                 same("SELECT (tablecache.get(NULL::acc1_c, 5)).w", "SELECT 'w5'");
                 same("SELECT count(*) FROM tablecache.range(NULL::acc1_c, 'primary_key', 1, 10)", "SELECT 9");
             });
-            run("SELECT tablecache.load('acc1_c')");
+            if pass == "unloaded" {
+                run("SELECT tablecache.load('acc1_c')");
+            }
         }
         // served from memory for the role that may read
         as_role("tc_acc1_all", || assert_hit("acc1_c", || same("SELECT (tablecache.get(NULL::acc1_c, 7)).v", "SELECT 'v7'")));
@@ -1518,6 +1522,50 @@ mod tests {
         let e = err("SELECT tablecache.load('mem3_c')");
         drop_cache("mem3_c");
         assert!(e.starts_with("53200: "), "expected 53200, got {e}");
+    }
+
+    /// A cache created and loaded in a subtransaction that rolls back no longer exists; the
+    /// memory its rows held must be given back (API.md: no bad call leaks shared memory).
+    #[pg_test]
+    #[ignore = "BUG: a cache created and loaded in an aborted (sub)transaction keeps its slot and rows in shared memory for ever"]
+    fn memory_aborted_create_and_load_gives_memory_back() {
+        begin_alone();
+        make_table("mem4_t", 2000, &[]);
+        let start = used_bytes();
+        run("DO $$ BEGIN
+               PERFORM tablecache.create_cache('mem4_c', 'SELECT id, grp, v FROM mem4_t', ARRAY['id']);
+               PERFORM tablecache.load('mem4_c');
+               RAISE EXCEPTION 'roll back';
+             EXCEPTION WHEN raise_exception THEN NULL;
+             END $$");
+        assert!(yes("SELECT NOT EXISTS (SELECT FROM tablecache.caches WHERE name = 'mem4_c')"));
+        assert_eq!(used_bytes(), start, "the rows of a cache that never existed are still in the region");
+    }
+
+    /// A drop_cache that rolls back leaves a working cache: reads are still right.
+    #[pg_test]
+    fn define_aborted_drop_leaves_a_working_cache() {
+        begin();
+        make_table("def6_t", 100, &[]);
+        make_cache("def6_c", "def6_t");
+        run("SELECT tablecache.load('def6_c', 'primary_key', 0, 50)");
+        run("DO $$ BEGIN
+               PERFORM tablecache.drop_cache('def6_c');
+               RAISE EXCEPTION 'roll back';
+             EXCEPTION WHEN raise_exception THEN NULL;
+             END $$");
+        assert!(yes("SELECT EXISTS (SELECT FROM tablecache.caches WHERE name = 'def6_c')"));
+        same("SELECT tablecache.get(NULL::def6_c, 10)", "SELECT ROW(10, 0, 'v10')::def6_c");
+        same("SELECT tablecache.get(NULL::def6_c, 70)", "SELECT ROW(70, 0, 'v70')::def6_c");
+        same(
+            "SELECT array_agg(id) FROM tablecache.range(NULL::def6_c, 'primary_key', 40, 60)",
+            "SELECT array_agg(i) FROM generate_series(40, 59) i",
+        );
+        // and it can be loaded (again) and dropped
+        run("SELECT tablecache.unload('def6_c')");
+        assert_eq!(one::<i64>("SELECT tablecache.load('def6_c', 'primary_key', 0, 50)"), 50);
+        assert_hit("def6_c", || same("SELECT (tablecache.get(NULL::def6_c, 10)).v", "SELECT 'v10'"));
+        drop_cache("def6_c");
     }
 
     #[pg_test]
