@@ -757,5 +757,31 @@ class RowSecurityEnabledLater(SessionsCase):
         self.assertIn(got, (None, visible), "the restricted reader got rows its policy hides")
 
 
+class DropWhileInvalidating(SessionsCase):
+    """A cache dropped (in B) while a transaction that invalidated it is open (in A): A's
+    commit succeeds and leaves nothing behind in shared memory (each cache slot is one of
+    tablecache.max_caches; a slot kept for a cache that no longer exists is lost for good)."""
+    caches = ("dw_c",)
+    tables = ("dw_t",)
+
+    def test_drop_during_open_invalidation(self):
+        a, b = self.a, self.b
+        self.make_kv("dw_t", "dw_c", 10)
+        self.assertEqual(scalar(b, "SELECT count(*) FROM tablecache.slot_info()"), 1)
+        query(a, "BEGIN")
+        query(a, "UPDATE dw_t SET v = 'x' WHERE id = 1")
+        query(b, "SELECT tablecache.drop_cache('dw_c')")
+        self.assertEqual(scalar(b, "SELECT count(*) FROM tablecache.slot_info()"), 0)
+        query(a, "COMMIT")
+        self.assertEqual(query(b, "SELECT cache_id, loaded FROM tablecache.slot_info()"), [],
+                         "the commit re-created a shared slot for the dropped cache")
+        query(a, "DROP TRIGGER dw_t_inval ON dw_t")
+        # a new cache of the same name is not confused with the dropped one
+        query(a, "SELECT tablecache.create_cache('dw_c', 'SELECT id, v FROM dw_t', ARRAY['id'])")
+        self.assertEqual(scalar(a, "SELECT tablecache.load('dw_c')"), 10)
+        self.assertEqual(cache_range(b, "dw_c"), query(b, "SELECT id, v FROM dw_t ORDER BY id"))
+        self.assertEqual(scalar(b, "SELECT count(*) FROM tablecache.slot_info()"), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
