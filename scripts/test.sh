@@ -36,6 +36,13 @@ for a in "$@"; do
 done
 [ ${#stages[@]} -eq 0 ] && stages=("${ALL_STAGES[@]}")
 
+# One run at a time on a machine: runs share the log dir and the private
+# regress/sessions servers.
+exec 9>/tmp/tablecache-test.lock
+if ! flock -n 9; then
+    echo "==> another scripts/test.sh run holds /tmp/tablecache-test.lock; waiting for it to finish"
+    flock 9
+fi
 rm -rf "$LOGS"; mkdir -p "$LOGS"
 
 cleanup() {
