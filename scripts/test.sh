@@ -12,6 +12,9 @@
 # private server), sessions (multi-connection Python tests in pg_test/sessions
 # against a private server).
 set -uo pipefail
+# The whole script is one { ... } block, so bash parses it completely before
+# running it: editing this file during a run cannot derail that run.
+{
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -181,3 +184,5 @@ done
 echo "logs: $LOGS"
 echo "$total_pass passed, $total_fail failed"
 [ "$failed_any" -eq 0 ]
+exit $?
+}
