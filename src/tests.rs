@@ -1334,6 +1334,25 @@ mod tests {
         drop_cache("row3_c");
     }
 
+    /// A base table altered under a defined cache: load refuses with 42804 ("no longer returns
+    /// the columns of its row type"); reads that fall through must refuse the same way, never
+    /// return a row misread with the old row type.
+    #[pg_test]
+    #[ignore = "BUG: after ALTER TABLE ... TYPE on a base table, get/range fall through and return rows decoded with the stale row type (an int read as text gives \"\"); may crash for other values"]
+    fn rows_fallthrough_after_base_table_altered_is_refused() {
+        begin();
+        run("CREATE TABLE row4_t (id int PRIMARY KEY, v text)");
+        run("INSERT INTO row4_t SELECT i, 'v' || i FROM generate_series(1, 20) i");
+        run("SELECT tablecache.create_cache('row4_c', 'SELECT id, v FROM row4_t', ARRAY['id'])");
+        run("ALTER TABLE row4_t ALTER COLUMN v TYPE int USING id * 1000");
+        fails("42804", "SELECT tablecache.load('row4_c')");
+        let get = err("SELECT tablecache.get(NULL::row4_c, 3)");
+        let range = err("SELECT count(*) FROM tablecache.range(NULL::row4_c, 'primary_key', 1, 5)");
+        drop_cache("row4_c");
+        assert!(get.starts_with("42804"), "get after ALTER TABLE: {get}");
+        assert!(range.starts_with("42804"), "range after ALTER TABLE: {range}");
+    }
+
     // =========================================================================================
     // Access control (42501)
     // =========================================================================================
@@ -1511,7 +1530,6 @@ mod tests {
 
     /// API.md names 53200 (out of memory) for a full region.
     #[pg_test]
-    #[ignore = "BUG: region full is reported as 53100 (disk_full), API.md says 53200; see store/window.rs stage_alloc"]
     fn memory_region_full_is_53200() {
         begin_alone();
         let total = one::<i64>("SELECT total_bytes FROM tablecache.memory");
