@@ -42,6 +42,8 @@ def f(key):
 def fmt(x, digits=None):
     if x is None:
         return "–"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
     if digits is not None:
         return f"{x:,.{digits}f}"
     if abs(x) >= 100:
@@ -89,7 +91,7 @@ w(f"| mode | {mode}: scale {meta('scale')} ({fmt(f('data.n_orders'))} orders, "
 w(f"| machine | {meta('nproc')} CPUs, {meta('cpu')}, {meta('ram')} RAM; load average at start "
   f"{meta('loadavg_start')}, at end {meta('loadavg_end')} |")
 w(f"| PostgreSQL | {meta('pg_version')} |")
-w(f"| build | release, `tablecache.so` md5 `{meta('lib_md5')}` ({fmt(f('meta.lib_size'))} bytes), "
+w(f"| build | {meta('build_kind')}, `tablecache.so` md5 `{meta('lib_md5')}` ({fmt(f('meta.lib_size'))} bytes), "
   f"git {meta('git')}{'' if meta('built') == '1' else ' (not rebuilt: --no-build)'} |")
 settings = ", ".join(f"{k[len('setting.'):]}={v}" for k, v in raw.items() if k.startswith("setting."))
 w(f"| settings | {settings} |")
@@ -200,19 +202,19 @@ w("")
 w("## W7 in-backend cost (µs per call)")
 w("")
 k = lambda n: med(f"W7.{n}")
-w("| lookup | statement loop, no SPI | PL/pgSQL loop, SPI | target |")
-w("|---|---|---|---|")
-w(f"| loop alone | {fmt(k('loop_sql'))} | {fmt(k('loop_plpgsql'))} | |")
-w(f"| tablecache `get` | {fmt(k('get_sql'))} (PL/pgSQL expression: {fmt(k('get_expr'))}) | {fmt(k('get_tc_spi'))} | "
+w("| lookup | PL/pgSQL loop, SPI | statement loop, no SPI | target | |")
+w("|---|---|---|---|---|")
+w(f"| loop alone | {fmt(k('loop_plpgsql'))} | {fmt(k('loop_sql'))} | | |")
+w(f"| tablecache `get` (PL/pgSQL expression `r := get(...)`, no SPI: {fmt(k('get_expr'))}) | {fmt(k('get_tc_spi'))} | "
   f"{check('W7 get µs', k('get_sql'), 2, higher=False)} |")
-w(f"| matview by id | | {fmt(k('get_mv_spi'))} | |")
+w(f"| matview by id | {fmt(k('get_mv_spi'))} | | | |")
 jg = [x for x in (k('get_join_spi'), k('get_join_spi_nomemoize')) if x is not None]
 jr = [x for x in (k('range_join_spi'), k('range_join_spi_nomemoize')) if x is not None]
-w(f"| join by id (faster of memoize on/off) | | {fmt(min(jg) if jg else None)} | |")
-w(f"| tablecache 100-row `range` | {fmt(k('range_sql'))} | {fmt(k('range_tc_spi'))} | "
+w(f"| join by id (faster of memoize on/off) | {fmt(min(jg) if jg else None)} | | | |")
+w(f"| tablecache 100-row `range` | {fmt(k('range_tc_spi'))} | "
   f"{check('W7 range µs', k('range_sql'), 25, higher=False)} |")
-w(f"| matview 100-row range | | {fmt(k('range_mv_spi'))} | |")
-w(f"| join 100-row range (faster of memoize on/off) | | {fmt(min(jr) if jr else None)} | |")
+w(f"| matview 100-row range | {fmt(k('range_mv_spi'))} | | | |")
+w(f"| join 100-row range (faster of memoize on/off) | {fmt(min(jr) if jr else None)} | | | |")
 w("")
 w("`bench/sql/w7.sql`: `bench_w7(kind, n)` times n lookups inside the backend (median of 3). "
   "'statement loop' = one `SELECT` over `generate_series` calling the function per row; "

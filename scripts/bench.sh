@@ -6,7 +6,7 @@
 #
 #   --smoke   scale 0.005, 1 s per pgbench run: checks the command works (CI);
 #             writes its report into the results dir only
-#   --quick   scale 0.05, 3 s per run, 1 round (default): a few minutes
+#   --quick   scale 0.05, 2 s per run, 3 rounds (medians; default): ~5 minutes
 #   --full    scale 1, 10 s per run, 3 rounds (medians): what the README quotes
 #   --no-build  skip the release build+install (the report still records the
 #             checksum of the library the server loaded)
@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 case "$mode" in
     smoke) d_scale=0.005; d_sec=1;  d_rounds=1; w7_get=2000;   w7_range=200;   w5_runs=2; samples=20 ;;
-    quick) d_scale=0.05;  d_sec=3;  d_rounds=1; w7_get=20000;  w7_range=1000;  w5_runs=4; samples=200 ;;
+    quick) d_scale=0.05;  d_sec=2;  d_rounds=3; w7_get=20000;  w7_range=1000;  w5_runs=4; samples=200 ;;
     full)  d_scale=1;     d_sec=10; d_rounds=3; w7_get=200000; w7_range=10000; w5_runs=6; samples=500 ;;
 esac
 scale="${scale:-$d_scale}"; seconds="${seconds:-$d_sec}"; rounds="${rounds:-$d_rounds}"
@@ -80,7 +80,11 @@ if [ "$build" = 1 ] && [ "$lib_md5" != "$built_md5" ]; then
     die "$LIB ($lib_md5) is not the release build just made ($built_md5): another build was installed meanwhile; run again"
 fi
 say "server $NAME on port $PORT loaded $LIB md5 $lib_md5 ($lib_size bytes)"
-rec meta.lib_md5 "$lib_md5"; rec meta.lib_size "$lib_size"; rec meta.built "$build"
+kind="unknown build (matches neither target/release nor target/debug)"
+[ -f target/debug/libtablecache.so ] && [ "$(md5sum target/debug/libtablecache.so | cut -d' ' -f1)" = "$lib_md5" ] && kind="DEBUG build"
+[ -f target/release/libtablecache.so ] && [ "$(md5sum target/release/libtablecache.so | cut -d' ' -f1)" = "$lib_md5" ] && kind="release build"
+say "that is the $kind"
+rec meta.build_kind "$kind"; rec meta.lib_md5 "$lib_md5"; rec meta.lib_size "$lib_size"; rec meta.built "$build"
 rec meta.mode "$mode"; rec meta.scale "$scale"; rec meta.seconds "$seconds"; rec meta.rounds "$rounds"
 rec meta.seed "$SEED"; rec meta.date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 rec meta.nproc "$(nproc)"
@@ -217,12 +221,13 @@ triggers() {
 }
 for r in $(seq 1 "$rounds"); do
     for c in 1 2; do
-        triggers off
-        run W4.orders.plain "$c" w4_orders "" "$r"
-        run W4.customers.plain "$c" w4_customers "" "$r"
+        # Alternate which variant runs first (the machine's load drifts).
+        for v in $( [ $((r % 2)) = 1 ] && echo "plain trigger" || echo "trigger plain"); do
+            if [ "$v" = plain ]; then triggers off; else triggers on; fi
+            run "W4.orders.$v" "$c" w4_orders "" "$r"
+            run "W4.customers.$v" "$c" w4_customers "" "$r"
+        done
         triggers on
-        run W4.orders.trigger "$c" w4_orders "" "$r"
-        run W4.customers.trigger "$c" w4_customers "" "$r"
         # What the writes left for the readers: the next refresh.
         rec "W4.refresh_ms.c$c.r$r" "$(timed "SELECT tablecache.refresh('recent_orders')")"
     done
