@@ -111,8 +111,7 @@ class BadCalls(unittest.TestCase):
         except psycopg2.Error as e:
             alive = False
             self.problems.append("%s\n      the backend did not survive: %s" % (label, e))
-            self.wait_ready()
-            self.conn = self.reconnect()
+            self.conn = self.wait_ready()
         if alive:
             after = snapshot(conn)
             if after != before:
@@ -120,13 +119,16 @@ class BadCalls(unittest.TestCase):
                                      % (label, before, after))
 
     def wait_ready(self, timeout=60):
+        """A new connection that answers, once the server accepts connections again (after a
+        crash, the postmaster resets every backend and recovers first)."""
         import time
         deadline = time.monotonic() + timeout
+        time.sleep(0.5)
         while True:
             try:
                 c = self.reconnect()
-                c.close()
-                return
+                scalar(c, "SELECT 1")
+                return c
             except psycopg2.Error:
                 if time.monotonic() > deadline:
                     raise
