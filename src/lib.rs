@@ -37,8 +37,7 @@ pub extern "C-unwind" fn _PG_init() {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests;
+mod tests; // its #[pg_schema] mod tests {} is inside src/tests.rs
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]
