@@ -11,6 +11,15 @@ use tablecache_core::keys::KeyEncoder;
 
 pub struct Args(pub pg_sys::FunctionCallInfo);
 
+/// A required argument of a pgrx function (those are declared non-STRICT so that a NULL is an
+/// error, not a silent NULL result).
+pub fn req<T>(v: Option<T>, what: &str) -> T {
+    match v {
+        Some(v) => v,
+        None => fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "{} must not be NULL", what),
+    }
+}
+
 impl Args {
     pub fn count(&self) -> usize {
         unsafe { (*self.0).nargs as usize }

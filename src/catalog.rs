@@ -52,8 +52,8 @@ pub struct CacheDef {
     mcx: pg_sys::MemoryContext,
     /// (slot number, incarnation) of this cache's slot, when known
     pub slot_hint: std::cell::Cell<Option<(usize, u64)>>,
-    /// (user, ACL epoch) for which the read privilege check passed
-    acl_ok: std::cell::Cell<Option<(Oid, u64)>>,
+    /// (user, ACL epoch, row-level security applies) for which the read privilege check passed
+    acl_ok: std::cell::Cell<Option<(Oid, u64, bool)>>,
 }
 
 impl Drop for CacheDef {
@@ -74,16 +74,40 @@ impl CacheDef {
     /// user until a relation or role membership changes anywhere (GRANT and REVOKE invalidate
     /// the relcache), so the check costs nothing on the hot path.
     pub fn check_read_access(&self) {
-        let me = unsafe { pg_sys::GetUserId() };
-        let epoch = acl_epoch();
-        if self.acl_ok.get() == Some((me, epoch)) {
-            return;
-        }
-        self.check_read_access_now();
-        self.acl_ok.set(Some((me, epoch)));
+        self.access();
     }
 
-    fn check_read_access_now(&self) {
+    /// Does row-level security apply to this user on a table of the query? (Policies may have
+    /// been enabled after create_cache.) Then the shared rows are not for this user: reads go
+    /// to the database, and loading or refreshing is refused.
+    pub fn rls_applies(&self) -> bool {
+        self.access()
+    }
+
+    pub fn check_rls_for_write(&self) {
+        if self.rls_applies() {
+            fail!(
+                ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "row-level security applies to a table of cache \"{}\" for this role; its shared rows cannot be loaded or refreshed by it",
+                self.name
+            );
+        }
+    }
+
+    fn access(&self) -> bool {
+        let me = unsafe { pg_sys::GetUserId() };
+        let epoch = acl_epoch();
+        if let Some((u, e, rls)) = self.acl_ok.get() {
+            if u == me && e == epoch {
+                return rls;
+            }
+        }
+        let rls = self.check_read_access_now();
+        self.acl_ok.set(Some((me, epoch, rls)));
+        rls
+    }
+
+    fn check_read_access_now(&self) -> bool {
         let rtable = match self.rtable.get() {
             Some(r) => r,
             None => {
@@ -93,7 +117,7 @@ impl CacheDef {
             }
         };
         if rtable.is_null() {
-            return;
+            return false;
         }
         if !unsafe { pg_sys::ExecCheckRTPerms(rtable, false) } {
             fail!(
@@ -102,6 +126,18 @@ impl CacheDef {
                 self.name
             );
         }
+        let mut rls = false;
+        unsafe {
+            for k in 0..(*rtable).length as usize {
+                let rte = (*(*rtable).elements.add(k)).ptr_value as *mut pg_sys::RangeTblEntry;
+                if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
+                    && pg_sys::check_enable_rls((*rte).relid, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+                {
+                    rls = true;
+                }
+            }
+        }
+        rls
     }
 
     /// Managing the cache (load, adjust, invalidate, drop) is for its owner or a superuser.

@@ -43,6 +43,9 @@ fn run(def: &CacheDef, sql: &str, types: &[pg_sys::Oid], args: &[Datum], mut eac
             fail!(ERRCODE_INTERNAL_ERROR, "lookup on cache \"{}\" failed ({})", def.name, rc);
         }
         let tt = pg_sys::SPI_tuptable;
+        // a base table altered since create_cache must not hand rows of another shape to the
+        // cache's row type
+        crate::store::window::check_shape(def, (*tt).tupdesc);
         for i in 0..pg_sys::SPI_processed as usize {
             each(*(*tt).vals.add(i));
         }

@@ -1338,7 +1338,6 @@ mod tests {
     /// the columns of its row type"); reads that fall through must refuse the same way, never
     /// return a row misread with the old row type.
     #[pg_test]
-    #[ignore = "BUG: after ALTER TABLE ... TYPE on a base table, get/range fall through and return rows decoded with the stale row type (an int read as text gives \"\"); may crash for other values"]
     fn rows_fallthrough_after_base_table_altered_is_refused() {
         begin();
         run("CREATE TABLE row4_t (id int PRIMARY KEY, v text)");
@@ -1545,7 +1544,6 @@ mod tests {
     /// A cache created and loaded in a subtransaction that rolls back no longer exists; the
     /// memory its rows held must be given back (API.md: no bad call leaks shared memory).
     #[pg_test]
-    #[ignore = "BUG: a cache created and loaded in an aborted (sub)transaction keeps its slot and rows in shared memory for ever"]
     fn memory_aborted_create_and_load_gives_memory_back() {
         begin_alone();
         make_table("mem4_t", 2000, &[]);

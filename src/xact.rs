@@ -38,6 +38,28 @@ struct Local {
     all: HashMap<i64, i32>,
     /// slots recorded at PRE_COMMIT, released at COMMIT/ABORT
     recorded: Vec<usize>,
+    /// caches created by this transaction, with the level that created them
+    created: Vec<(i64, i32)>,
+}
+
+/// Notes a cache created by this transaction: if it aborts, its memory is given back.
+pub fn created(cache_id: i64) {
+    ensure_callbacks();
+    let level = nest_level();
+    LOCAL.with(|l| l.borrow_mut().created.push((cache_id, level)));
+}
+
+/// Frees the slots of caches whose creation was rolled back.
+fn release_created(ids: Vec<i64>) {
+    if !shmem::is_attached() {
+        return;
+    }
+    let db = unsafe { pg_sys::MyDatabaseId };
+    for id in ids {
+        if let Some(i) = store::slot_of(db, id) {
+            store::release_slot(i);
+        }
+    }
 }
 
 pub fn uses_xact_snapshot() -> bool {
@@ -172,7 +194,7 @@ fn pre_commit() {
         let (name, version) = caches.get(&cache_id).cloned().unwrap_or_default();
         let n = list.len() as u64;
         let Some(i) = store::inval::slot_for_commit(cache_id, &name, version) else {
-            pgrx::warning!("tablecache: no free slot to record invalidations of cache \"{}\"; raise tablecache.max_caches", name);
+            // dropped meanwhile, or no free slot at all (then there is nothing cached either)
             continue;
         };
         let list = coalesce(list, shmem::slot::MAX_PENDING / 4);
@@ -185,7 +207,11 @@ fn pre_commit() {
     }
 }
 
-fn end_of_xact() {
+fn end_of_xact(aborted: bool) {
+    let created: Vec<i64> = LOCAL.with(|l| l.borrow_mut().created.drain(..).map(|(id, _)| id).collect());
+    if aborted {
+        release_created(created);
+    }
     let recorded = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         l.invals.clear();
@@ -213,7 +239,8 @@ unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: 
                 );
             }
         }
-        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_PREPARE => end_of_xact(),
+        XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => end_of_xact(false),
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => end_of_xact(true),
         _ => {}
     }
 }
@@ -229,6 +256,13 @@ unsafe extern "C-unwind" fn subxact_callback(
     let level = nest_level();
     match event {
         SUBXACT_EVENT_ABORT_SUB => LOCAL.with(|l| {
+            let gone: Vec<i64> = {
+                let mut l = l.borrow_mut();
+                let (gone, keep): (Vec<(i64, i32)>, Vec<(i64, i32)>) = l.created.drain(..).partition(|&(_, lv)| lv >= level);
+                l.created = keep;
+                gone.into_iter().map(|(id, _)| id).collect()
+            };
+            release_created(gone);
             let mut l = l.borrow_mut();
             l.invals.retain(|v| v.level < level);
             l.points.retain(|_, lv| *lv < level);
@@ -248,6 +282,9 @@ unsafe extern "C-unwind" fn subxact_callback(
                 *lv = level - 1;
             }
             for lv in l.all.values_mut().filter(|lv| **lv >= level) {
+                *lv = level - 1;
+            }
+            for (_, lv) in l.created.iter_mut().filter(|(_, lv)| *lv >= level) {
                 *lv = level - 1;
             }
         }),

@@ -30,6 +30,10 @@ pub struct Header {
     arena_size: u64,
     /// Databases that want a tablecache worker (see `worker`). Guarded by lock 0.
     pub dbs: [DbEntry; MAX_DBS],
+    /// Recently dropped caches (db, id), so that a transaction committing invalidations of a
+    /// cache dropped meanwhile does not give it a slot again. Guarded by lock 0.
+    pub dropped: [(pg_sys::Oid, i64); 64],
+    pub dropped_next: u32,
 }
 
 pub const MAX_DBS: usize = 64;
@@ -69,6 +73,19 @@ pub fn want_worker(db: pg_sys::Oid) {
     if let Some(e) = h.dbs.iter_mut().find(|e| e.state == DbState::Free) {
         *e = DbEntry { db, state: DbState::Wanted, pid: 0 };
     }
+}
+
+/// Remembers that cache `id` of database `db` was dropped. Caller holds lock 0.
+pub fn tombstone(db: pg_sys::Oid, id: i64) {
+    let h = unsafe { &mut *attached().header };
+    let n = h.dropped.len();
+    h.dropped[h.dropped_next as usize % n] = (db, id);
+    h.dropped_next = h.dropped_next.wrapping_add(1);
+}
+
+/// Was cache `id` of `db` dropped recently? Caller holds lock 0.
+pub fn is_tombstoned(db: pg_sys::Oid, id: i64) -> bool {
+    header().dropped.iter().any(|&(d, i)| d == db && i == id)
 }
 
 /// Runs `f` on the database registry under the global lock.

@@ -3,6 +3,7 @@
 //! another version are never read) and the shared epoch (so other backends re-read definitions).
 
 use crate::catalog::{self, as_catalog_owner, with_search_path, PRIMARY_KEY, SAFE_PATH};
+use crate::args::req;
 use crate::keys;
 use crate::shmem::{self, NAME_LEN};
 use crate::sql_text::{qualified_type, quote_ident, quote_literal};
@@ -117,11 +118,23 @@ fn cache_exists(name: &str) -> bool {
     })
 }
 
-/// The composite type's name: a cache name with a dot is schema-qualified.
+/// The composite type's name, always schema-qualified (a cache name with a dot names its
+/// schema; otherwise the current schema), so that a cache named like a built-in type gets its
+/// own type and not the built-in one.
 fn type_name_sql(cache: &str) -> String {
-    let parts: Vec<String> = Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[cache.into()])
+    let mut parts: Vec<String> = Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[cache.into()])
         .unwrap_or_else(|_| fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" is not a valid type name", cache))
         .unwrap_or_default();
+    if parts.len() == 1 {
+        let schema: Option<String> = Spi::get_one("SELECT pg_catalog.current_schema()").ok().flatten();
+        match schema {
+            Some(s) => parts.insert(0, s),
+            None => fail!(ERRCODE_INVALID_SCHEMA_NAME, "no schema has been selected to create the row type of cache \"{}\" in", cache),
+        }
+    }
+    if parts.len() != 2 {
+        fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" must be a name or schema.name", cache);
+    }
     parts.iter().map(|p| quote_ident(p)).collect::<Vec<_>>().join(".")
 }
 
@@ -132,7 +145,8 @@ fn definitions_changed() {
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
-fn create_cache(cache: &str, query: &str, primary_key: Vec<Option<String>>) {
+fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Vec<Option<String>>>) {
+    let (cache, query, primary_key) = (req(cache, "cache"), req(query, "query"), req(primary_key, "primary_key"));
     shmem::header();
     check_name("cache", cache);
     if cache_exists(cache) {
@@ -180,14 +194,18 @@ fn create_cache(cache: &str, query: &str, primary_key: Vec<Option<String>>) {
         .unwrap_or_else(|| fail!(ERRCODE_INTERNAL_ERROR, "row type of cache \"{}\" was not created", cache));
     let search_path: String = Spi::get_one("SELECT pg_catalog.current_setting('search_path')").ok().flatten().unwrap_or_default();
     let owner = unsafe { pg_sys::GetUserId() };
-    as_catalog_owner(|| {
-        Spi::run_with_args(
+    let id: i64 = as_catalog_owner(|| {
+        Spi::get_one_with_args::<i64>(
             "INSERT INTO tablecache.cache_def (name, query, primary_key, rowtype, owner, search_path, version) \
-             VALUES ($1, $2, $3, $4::pg_catalog.oid::pg_catalog.regtype, $5::pg_catalog.oid::pg_catalog.regrole, $6, pg_catalog.nextval('tablecache.def_version_seq'))",
+             VALUES ($1, $2, $3, $4::pg_catalog.oid::pg_catalog.regtype, $5::pg_catalog.oid::pg_catalog.regrole, $6, pg_catalog.nextval('tablecache.def_version_seq')) RETURNING id",
             &[cache.into(), query.into(), pk.clone().into(), rowtype.into(), owner.into(), search_path.into()],
         )
-        .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record cache \"{}\": {}", cache, e));
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| fail!(ERRCODE_INTERNAL_ERROR, "could not record cache \"{}\"", cache))
     });
+    // if this transaction (or subtransaction) aborts, whatever was loaded for it is freed
+    crate::xact::created(id);
     definitions_changed();
 }
 
@@ -210,7 +228,8 @@ fn reload_if_loaded(cache: &str) {
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
-fn create_index(cache: &str, index: &str, columns: Vec<Option<String>>) {
+fn create_index(cache: Option<&str>, index: Option<&str>, columns: Option<Vec<Option<String>>>) {
+    let (cache, index, columns) = (req(cache, "cache"), req(index, "index"), req(columns, "columns"));
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_owner("create an index on it");
@@ -245,7 +264,8 @@ fn create_index(cache: &str, index: &str, columns: Vec<Option<String>>) {
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
-fn drop_index(cache: &str, index: &str) {
+fn drop_index(cache: Option<&str>, index: Option<&str>) {
+    let (cache, index) = (req(cache, "cache"), req(index, "index"));
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_owner("drop its indexes");
@@ -271,7 +291,8 @@ fn drop_index(cache: &str, index: &str) {
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
-fn drop_cache(cache: &str) {
+fn drop_cache(cache: Option<&str>) {
+    let cache = req(cache, "cache");
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_owner("drop it");

@@ -62,10 +62,12 @@ pub unsafe extern "C-unwind" fn tablecache_invalidate_range(fcinfo: pg_sys::Func
 
 /// Applies every pending invalidation now; returns the rows re-read.
 #[pg_extern(volatile, parallel_unsafe)]
-fn refresh(cache: &str) -> i64 {
+fn refresh(cache: Option<&str>) -> i64 {
+    let cache = args::req(cache, "cache");
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_read_access();
+    def.check_rls_for_write();
     if xact::has_local(def.id) {
         fail!(
             ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,

@@ -51,7 +51,8 @@ fn set_window_from_args(fcinfo: pg_sys::FunctionCallInfo, mode: window::Mode) ->
     shmem::header();
     let def = catalog::lookup_by_name(&a.text(0, "cache"));
     def.check_owner(if mode == window::Mode::Load { "load it" } else { "adjust it" });
-    let index = if a.is_null(1) { catalog::PRIMARY_KEY.to_string() } else { a.text(1, "index") };
+    def.check_rls_for_write();
+    let index = a.text(1, "index");
     let ixp = def.index_pos(&index);
     let n = with_stable_styles(|| {
         let bound = |i: usize, what: &str| a.opt(i).map(|(d, t)| args::bound_for(&def, &def.indexes[ixp], d, t, true, what, true));
@@ -97,7 +98,8 @@ pub unsafe extern "C-unwind" fn tablecache_adjust(fcinfo: pg_sys::FunctionCallIn
 
 /// Unloads a cache (its definition stays): reads fall through until the next load.
 #[pg_extern(volatile, parallel_unsafe)]
-fn unload(cache: &str) {
+fn unload(cache: Option<&str>) {
+    let cache = args::req(cache, "cache");
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_owner("unload it");
@@ -194,7 +196,13 @@ pub fn refresh_if_pending(name: &str) {
 /// Keeps the window of `cache` at "the last `length` of index `index`" (a single timestamp or
 /// date column), moved by the background worker every `every`.
 #[pg_extern(volatile, parallel_unsafe)]
-fn set_sliding_window(cache: &str, index: &str, length: pgrx::datum::Interval, every: default!(pgrx::datum::Interval, "'1 minute'")) -> i64 {
+fn set_sliding_window(
+    cache: Option<&str>,
+    index: Option<&str>,
+    length: Option<pgrx::datum::Interval>,
+    every: default!(Option<pgrx::datum::Interval>, "'1 minute'"),
+) -> i64 {
+    let (cache, index, length, every) = (args::req(cache, "cache"), args::req(index, "index"), args::req(length, "length"), args::req(every, "every"));
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_owner("give it a sliding window");
@@ -223,7 +231,8 @@ fn set_sliding_window(cache: &str, index: &str, length: pgrx::datum::Interval, e
 
 /// Stops sliding the window of `cache` (the window stays where it is).
 #[pg_extern(volatile, parallel_unsafe)]
-fn clear_sliding_window(cache: &str) {
+fn clear_sliding_window(cache: Option<&str>) {
+    let cache = args::req(cache, "cache");
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_owner("change its window");

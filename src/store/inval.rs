@@ -76,6 +76,9 @@ pub fn record(i: usize, invals: &[Inval]) -> bool {
     {
         let _g = shmem::lock_slot(i, true);
         s.committing.fetch_add(1, Ordering::AcqRel);
+        if !all && (s.pending_count as usize + prepared.len()) > MAX_PENDING {
+            merge_pending(s, &mut garbage);
+        }
         if !all && (s.pending_count as usize + prepared.len()) <= MAX_PENDING {
             for mut e in prepared.drain(..) {
                 s.inval_gen += 1;
@@ -94,8 +97,60 @@ pub fn record(i: usize, invals: &[Inval]) -> bool {
     for e in &prepared {
         free_entry_blocks(e, &mut garbage);
     }
+    // freed after the slot lock is released (lock 0 is taken after a slot lock, never inside
+    // a critical section that must stay short)
     shmem::free_many(garbage);
     !fell_back
+}
+
+/// Makes room in a full pending list without allocating: all entries of one index become one
+/// entry from the lowest lower bound to the highest upper end (re-reading more rows, never
+/// fewer). The merged entry takes a new generation, so a refresh that collected the old ones
+/// leaves it pending. Runs under the slot's exclusive lock.
+fn merge_pending(s: &mut Slot, garbage: &mut Vec<Offset>) {
+    let n = s.pending_count as usize;
+    let mut out: Vec<PendingEntry> = Vec::with_capacity(n);
+    let key = |k: &crate::shmem::slot::KeyRef| Slot::key_bytes(k);
+    let end = |e: &PendingEntry| -> Option<Vec<u8>> {
+        key(&e.hi).map(|h| if e.hi_inclusive != 0 { tablecache_core::keys::prefix_end(h) } else { h.to_vec() })
+    };
+    for e in s.pending[..n].iter().copied() {
+        match out.iter_mut().find(|m| m.index == e.index) {
+            None => out.push(e),
+            Some(m) => {
+                // lower: the smaller (unbounded wins)
+                let take_lo = match (key(&m.lo), key(&e.lo)) {
+                    (None, _) => false,
+                    (Some(_), None) => true,
+                    (Some(a), Some(b)) => b < a,
+                };
+                if take_lo {
+                    garbage.extend((m.lo.off != 0).then_some(m.lo.off));
+                    m.lo = e.lo;
+                } else if e.lo.off != 0 {
+                    garbage.push(e.lo.off);
+                }
+                let take_hi = match (end(m), end(&e)) {
+                    (None, _) => false,
+                    (Some(_), None) => true,
+                    (Some(a), Some(b)) => b > a,
+                };
+                if take_hi {
+                    garbage.extend((m.hi.off != 0).then_some(m.hi.off));
+                    m.hi = e.hi;
+                    m.hi_inclusive = e.hi_inclusive;
+                } else if e.hi.off != 0 {
+                    garbage.push(e.hi.off);
+                }
+            }
+        }
+    }
+    for (k, mut m) in out.into_iter().enumerate() {
+        s.inval_gen += 1;
+        m.gen = s.inval_gen;
+        s.pending[k] = m;
+        s.pending_count = k as u32 + 1;
+    }
 }
 
 /// The recording transaction is now visible (or aborted): let refreshes proceed.
@@ -209,6 +264,9 @@ pub fn slot_for_commit(cache_id: i64, name: &str, version: i64) -> Option<usize>
         }
     }
     let i = free?;
+    if shmem::is_tombstoned(db, cache_id) {
+        return None; // dropped while this transaction was invalidating it
+    }
     super::init_slot(i, cache_id, name, version);
     Some(i)
 }

@@ -52,6 +52,15 @@ pub fn find_slot(def: &CacheDef) -> Option<usize> {
     None
 }
 
+/// The slot of cache `id` of database `db`, if any.
+pub fn slot_of(db: pg_sys::Oid, id: i64) -> Option<usize> {
+    let _g = shmem::lock_global(false);
+    (0..shmem::max_caches()).find(|&i| {
+        let s = shmem::slot(i);
+        s.state != SlotState::Free && s.db == db && s.cache_id == id
+    })
+}
+
 /// The slot of `def`, assigning a free one when it has none.
 pub fn ensure_slot(def: &CacheDef) -> usize {
     if let Some(i) = find_slot(def) {
@@ -123,7 +132,7 @@ pub struct ReadGuard {
 /// committed invalidations are pending, the reader refreshes them first if it can do so at
 /// once, and falls through otherwise.
 pub fn read(def: &CacheDef) -> Option<ReadGuard> {
-    if crate::xact::uses_xact_snapshot() || crate::xact::has_local(def.id) {
+    if crate::xact::uses_xact_snapshot() || crate::xact::has_local(def.id) || def.rls_applies() {
         return None;
     }
     let i = find_slot(def)?;
@@ -314,6 +323,7 @@ pub fn release_slot(i: usize) {
     shmem::free_many(garbage);
     let _g = shmem::lock_global(true);
     let s = shmem::slot(i);
+    shmem::tombstone(s.db, s.cache_id);
     s.state = SlotState::Free;
     s.cache_id = 0;
 }

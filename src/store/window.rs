@@ -418,7 +418,7 @@ unsafe fn plan_rows(portal: pg_sys::Portal) -> Option<u64> {
 }
 
 /// The query must still produce the row type the cache was created with.
-unsafe fn check_shape(def: &CacheDef, td: pg_sys::TupleDesc) {
+pub unsafe fn check_shape(def: &CacheDef, td: pg_sys::TupleDesc) {
     unsafe {
         let ok = (*td).natts as usize == def.columns.len()
             && def.columns.iter().enumerate().all(|(i, c)| (*(*td).attrs.as_ptr().add(i)).atttypid == c.typid);
