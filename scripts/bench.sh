@@ -50,7 +50,15 @@ mkdir -p "$RES/pgbench"
 chmod 0777 /tmp/tablecache-bench-results "$RES" "$RES/pgbench" 2>/dev/null || true
 R="$RES/results.tsv"; : >"$R"
 say() { echo "==> bench: $*"; }
-die() { echo "==> bench: FAILED: $*" >&2; exit 1; }
+die() {
+    echo "==> bench: FAILED: $*" >&2
+    if [ -n "${lib_md5:-}" ] && [ "$(md5sum "$LIB" | cut -d' ' -f1)" != "$lib_md5" ]; then
+        echo "==> bench: note: $LIB was replaced while the server ran (another build installed over it);" \
+             "an in-place overwrite of a loaded library crashes the server: run again when no build is installing" >&2
+    fi
+    grep -E 'terminated by signal|PANIC' "$SOCK/server.log" 2>/dev/null | tail -3 >&2 || true
+    exit 1
+}
 rec() { printf '%s\t%s\n' "$1" "$2" >>"$R"; }   # key value
 PSQL=(/usr/lib/postgresql/15/bin/psql -h "$SOCK" -p "$PORT" -U postgres -X -v ON_ERROR_STOP=1)
 q() { "${PSQL[@]}" -d "$DB" -Atq -c "$1"; }
