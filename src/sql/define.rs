@@ -126,7 +126,7 @@ fn type_name_sql(cache: &str) -> String {
         .unwrap_or_else(|_| fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" is not a valid type name", cache))
         .unwrap_or_default();
     if parts.len() == 1 {
-        let schema: Option<String> = Spi::get_one("SELECT pg_catalog.current_schema()").ok().flatten();
+        let schema: Option<String> = Spi::get_one("SELECT pg_catalog.current_schema()::pg_catalog.text").ok().flatten();
         match schema {
             Some(s) => parts.insert(0, s),
             None => fail!(ERRCODE_INVALID_SCHEMA_NAME, "no schema has been selected to create the row type of cache \"{}\" in", cache),

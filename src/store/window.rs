@@ -336,6 +336,8 @@ fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mu
         }
         // read_only = false: a fresh snapshot, taken after `collect` saw no transaction mid-commit
         let portal = pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), std::ptr::null(), false);
+        // even when no row comes back: a base table may have been altered since create_cache
+        check_shape(def, (*portal).tupDesc);
         if let Some(est) = plan_rows(portal) {
             s.progress_expected.store(est, Ordering::Relaxed);
         }
