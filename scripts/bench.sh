@@ -218,13 +218,12 @@ rec W5.rows_per_hour "$(q "SELECT count(*) FROM orders WHERE created_at >= '$lt'
 # ---- W4 writes ------------------------------------------------------------------------------
 say "W4 writes: with the invalidation triggers vs without any trigger"
 triggers() {
+    q "SET client_min_messages = warning; DROP TRIGGER IF EXISTS bench_inval ON orders; DROP TRIGGER IF EXISTS bench_inval ON customers"
     if [ "$1" = on ]; then
         q "CREATE TRIGGER bench_inval AFTER INSERT OR UPDATE OR DELETE ON orders FOR EACH ROW
              EXECUTE FUNCTION tablecache.invalidate_trigger('recent_orders', 'primary_key', 'id');
            CREATE TRIGGER bench_inval AFTER INSERT OR UPDATE OR DELETE ON customers FOR EACH ROW
              EXECUTE FUNCTION tablecache.invalidate_trigger('recent_orders', 'by_customer', 'id')"
-    else
-        q "SET client_min_messages = warning; DROP TRIGGER IF EXISTS bench_inval ON orders; DROP TRIGGER IF EXISTS bench_inval ON customers"
     fi
 }
 for r in $(seq 1 "$rounds"); do
