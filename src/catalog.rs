@@ -49,6 +49,8 @@ pub struct CacheDef {
     /// The rewritten query's range table, for ExecCheckRTPerms at every read; planned on first
     /// use (so a cache whose base table is gone can still be dropped).
     rtable: std::cell::Cell<Option<*mut pg_sys::List>>,
+    /// Every relation the query reads (views expanded), for the row-level security check.
+    relids: std::cell::RefCell<Vec<Oid>>,
     mcx: pg_sys::MemoryContext,
     /// (slot number, incarnation) of this cache's slot, when known
     pub slot_hint: std::cell::Cell<Option<(usize, u64)>>,
@@ -126,18 +128,10 @@ impl CacheDef {
                 self.name
             );
         }
-        let mut rls = false;
-        unsafe {
-            for k in 0..(*rtable).length as usize {
-                let rte = (*(*rtable).elements.add(k)).ptr_value as *mut pg_sys::RangeTblEntry;
-                if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
-                    && pg_sys::check_enable_rls((*rte).relid, pg_sys::InvalidOid, true) == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
-                {
-                    rls = true;
-                }
-            }
-        }
-        rls
+        self.relids
+            .borrow()
+            .iter()
+            .any(|&r| unsafe { pg_sys::check_enable_rls(r, pg_sys::InvalidOid, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32)
     }
 
     /// Managing the cache (load, adjust, invalidate, drop) is for its owner or a superuser.
@@ -360,6 +354,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
         indexes: Vec::new(),
         tupdesc: std::ptr::null_mut(),
         rtable: std::cell::Cell::new(None),
+        relids: std::cell::RefCell::new(Vec::new()),
         mcx,
         slot_hint: std::cell::Cell::new(None),
         acl_ok: std::cell::Cell::new(None),
@@ -442,6 +437,17 @@ fn plan_rtable(def: &CacheDef) -> *mut pg_sys::List {
                 let old = pg_sys::MemoryContextSwitchTo(def.mcx);
                 out = pg_sys::copyObjectImpl((*query).rtable.cast()) as *mut pg_sys::List;
                 pg_sys::MemoryContextSwitchTo(old);
+            }
+            let rels = (*src).relationOids;
+            let n = if rels.is_null() { 0 } else { (*rels).length as usize };
+            let mut ids = def.relids.borrow_mut();
+            ids.clear();
+            for k in 0..n {
+                let relid = (*(*rels).elements.add(k)).oid_value;
+                let kind = pg_sys::get_rel_relkind(relid) as u8;
+                if kind == b'r' || kind == b'p' {
+                    ids.push(relid);
+                }
             }
         }
         pg_sys::SPI_finish();

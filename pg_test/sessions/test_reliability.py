@@ -55,6 +55,9 @@ def setUpModule():
     global SRV
     SRV = server_util.PrivateServer(server_util.private_name("reliab", 6), server_util.private_port(6),
                                     memory="256MB", settings={"tablecache.worker_naptime": "200ms",
+                                              # server.sh turns it off for speed; a crash would
+                                              # then lose the last commits (recorded windows too)
+                                              "synchronous_commit": "on",
                                               "log_min_messages": os.environ.get("TABLECACHE_RELIAB_LOG", "warning")})
     SRV.start()
 

@@ -65,9 +65,10 @@ fn set_window_from_args(fcinfo: pg_sys::FunctionCallInfo, mode: window::Mode) ->
         } else {
             mode
         };
-        let n = window::set_window(&def, w.slot, ixp, ge.clone(), lt.clone(), mode);
+        // The catalog first: it can be interrupted (a cancel then rolls it back and nothing
+        // changed in memory); the swap in memory at the end of set_window cannot.
         record_window(&def, &index, &ge, &lt);
-        n
+        window::set_window(&def, w.slot, ixp, ge, lt, mode)
     });
     Datum::from(n)
 }
@@ -171,8 +172,8 @@ pub fn slide(name: &str) {
         let ge = Some(bound_from_texts(&def, ixp, &[ge_text]));
         let w = store::become_writer(&def);
         let mode = if shmem::slot(w.slot).state == SlotState::Loaded { window::Mode::Adjust } else { window::Mode::Load };
-        window::set_window(&def, w.slot, ixp, ge.clone(), None, mode);
         record_window(&def, &index, &ge, &None);
+        window::set_window(&def, w.slot, ixp, ge, None, mode);
     });
     as_catalog_owner(|| {
         let _ = Spi::run_with_args("UPDATE tablecache.cache_def SET slide_last = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1", &[def.id.into()]);

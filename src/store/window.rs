@@ -315,9 +315,19 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     if mode != Mode::Refresh && !col.is_empty() {
         c.refreshes.fetch_add(1, Ordering::Relaxed);
     }
-    c.rows_loaded.fetch_add(staged.len() as u64, Ordering::Relaxed);
+    // "Rows loaded" are the rows that entered the window; rows of the old window re-read for
+    // pending invalidations count as refreshed (a refresh reports every row it re-read).
+    let entered = match (&old, mode) {
+        (_, Mode::Refresh) | (None, _) => staged.len(),
+        (Some((oixp, oge, olt)), _) => {
+            let layout = &def.indexes[*oixp].layout;
+            let (og, ol) = (oge.as_ref().map(|b| &b.key[..]), olt.as_ref().map(|b| &b.key[..]));
+            staged.iter().filter(|&&r| { let row = Row::at(r); !in_range_key(row.key(*oixp), row.has_null(*oixp), og, ol, layout) }).count()
+        }
+    };
+    c.rows_loaded.fetch_add(entered as u64, Ordering::Relaxed);
     c.rows_expired.fetch_add(expired.len() as u64, Ordering::Relaxed);
-    Some(staged.len() as i64)
+    Some(entered as i64)
 }
 
 fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mut Vec<Offset>, bytes: &mut u64) {
