@@ -222,6 +222,26 @@ w("`bench/sql/w7.sql`: `bench_w7(kind, n)` times n lookups inside the backend (m
   "The targets apply to the statement-loop figures, loop cost included.")
 w("")
 
+# ---------------- noise
+spread = []
+for key, vals in multi.items():
+    if key.startswith("tps.") and len(vals) > 1 and min(vals) > 0:
+        spread.append((max(vals) / min(vals), key))
+spread.sort(reverse=True)
+implausible = [lab for lab, v, t, hi, ok in checks
+               if v is not None and ((lab.startswith("W1 tc/floor") and v > 1.0) or (lab.startswith("W4") and v > 1.05))]
+if spread or implausible:
+    w("## Noise")
+    w("")
+    if spread:
+        w(f"Largest max/min spread of one figure across rounds: {spread[0][0]:.2f}× ({spread[0][1]}); "
+          f"median spread {statistics.median(s for s, _ in spread):.2f}×.")
+    if implausible:
+        w("Implausible ratios (faster than `SELECT 1`, or writes faster with triggers than without) show "
+          "that the machine's load moved during the run: " + ", ".join(implausible) +
+          ". Trust only differences well beyond the spread; rerun with more `--rounds`.")
+    w("")
+
 # ---------------- summary
 met = sum(1 for c in checks if c[4]); total = sum(1 for c in checks if c[4] is not None)
 w("## Summary")
