@@ -46,6 +46,27 @@ fn verify(a: &Arena, b: &Live) {
     }
 }
 
+/// Sizes of the free stretches between live blocks (block = header word +
+/// usable payload), in address order; asserts the blocks are disjoint.
+fn gaps(live: &[Live], heap_start: u64, heap_end: u64) -> Vec<u64> {
+    let mut blocks: Vec<(u64, u64)> = live.iter().map(|b| (b.off - 8, b.off + b.usable as u64)).collect();
+    blocks.sort();
+    let mut out = Vec::new();
+    let mut cur = heap_start;
+    for (lo, hi) in blocks {
+        assert!(lo >= cur, "live blocks overlap at {lo}");
+        if lo > cur {
+            out.push(lo - cur);
+        }
+        cur = hi;
+    }
+    assert!(cur <= heap_end);
+    if heap_end > cur {
+        out.push(heap_end - cur);
+    }
+    out
+}
+
 fn run(u: &mut Unstructured) -> Result<()> {
     // 4 KiB .. 4 MiB, not always a multiple of 8 (from_raw rounds down).
     let size = 4096 + u.int_in_range(0usize..=(4 << 20) - 4096)?;
@@ -65,6 +86,9 @@ fn run(u: &mut Unstructured) -> Result<()> {
     assert!(start.total_bytes < asize);
     assert_eq!(a.free_block_count(), 1);
     assert_eq!(a.largest_free() as u64, start.total_bytes - 8);
+    // The heap is [heap_start, heap_end); the sentinel word follows it.
+    let heap_end = asize - 8;
+    let heap_start = heap_end - start.total_bytes;
 
     let mut live: Vec<Live> = Vec::new();
     let mut counter = 0u8;
@@ -94,27 +118,35 @@ fn run(u: &mut Unstructured) -> Result<()> {
             _ => None,
         };
         if let Some(req) = req {
+            let gaps = gaps(&live, heap_start, heap_end);
+            let maxgap = gaps.iter().copied().max().unwrap_or(0);
+            // Block size alloc needs: payload + header, 8-aligned, >= 32.
+            let need = (req as u64).checked_add(15).map(|n| (n & !7).max(32));
+            let should_fit = need.is_some_and(|n| n <= maxgap);
             let largest = a.largest_free();
-            match a.alloc(req) {
-                None => assert!(req > largest, "alloc({req}) failed with a free block of {largest} usable bytes"),
-                Some(off) => {
-                    assert!(req <= largest, "alloc({req}) succeeded but largest_free said {largest}");
-                    let usable = a.usable_size(off);
-                    assert!(usable >= req && usable >= 8, "usable {usable} for request {req}");
-                    assert!(off % 8 == 0 && off >= 8, "offset {off}");
-                    assert!(off + usable as u64 <= asize - 8, "block {off}+{usable} runs into the sentinel of a {asize}-byte arena");
-                    // Header word at off-8 through the payload end must not
-                    // touch any other live block's header or payload.
-                    let (lo, hi) = (off - 8, off + usable as u64);
-                    for b in &live {
-                        let (blo, bhi) = (b.off - 8, b.off + b.usable as u64);
-                        assert!(hi <= blo || bhi <= lo, "new block [{lo},{hi}) overlaps live [{blo},{bhi})");
-                    }
-                    counter = counter.wrapping_add(1);
-                    let b = Live { off, usable, fill: counter | 1 };
-                    fill(&a, &b);
-                    live.push(b);
+            let got = a.alloc(req);
+            assert_eq!(got.is_some(), should_fit, "alloc({req}) with free gaps {gaps:?}: got {got:?}");
+            // largest_free(): "Largest request that alloc would satisfy right now".
+            if maxgap > 0 {
+                assert_eq!(largest as u64, maxgap - 8, "largest_free with free gaps {gaps:?}");
+            }
+            assert!(got.is_some() || req > largest, "alloc({req}) failed but largest_free() = {largest} (free gaps {gaps:?})");
+            if let Some(off) = got {
+                let usable = a.usable_size(off);
+                assert!(usable >= req && usable >= 8, "usable {usable} for request {req}");
+                assert!(off % 8 == 0 && off >= heap_start + 8, "offset {off}");
+                assert!(off + usable as u64 <= heap_end, "block {off}+{usable} runs into the sentinel of a {asize}-byte arena");
+                // Header word at off-8 through the payload end must not
+                // touch any other live block's header or payload.
+                let (lo, hi) = (off - 8, off + usable as u64);
+                for b in &live {
+                    let (blo, bhi) = (b.off - 8, b.off + b.usable as u64);
+                    assert!(hi <= blo || bhi <= lo, "new block [{lo},{hi}) overlaps live [{blo},{bhi})");
                 }
+                counter = counter.wrapping_add(1);
+                let b = Live { off, usable, fill: counter | 1 };
+                fill(&a, &b);
+                live.push(b);
             }
         }
         if let Err(e) = a.check() {
@@ -125,6 +157,11 @@ fn run(u: &mut Unstructured) -> Result<()> {
         assert_eq!(st.allocations, live.len() as u64);
         assert_eq!(st.used_bytes, live.iter().map(|b| b.usable as u64 + 8).sum::<u64>());
         assert_eq!(st.used_bytes + st.free_bytes, st.total_bytes);
+        // Full coalescing: the free blocks are exactly the gaps between live
+        // blocks.
+        let gaps = gaps(&live, heap_start, heap_end);
+        assert_eq!(a.free_block_count(), gaps.len(), "free blocks vs gaps {gaps:?}");
+        assert_eq!(st.free_bytes, gaps.iter().sum::<u64>());
     }
 
     for b in &live {
