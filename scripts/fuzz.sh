@@ -20,7 +20,8 @@
 # (sources in core/fuzz/fuzz_targets/).
 #
 # For each target: the committed inputs in core/fuzz/regressions/<target>/
-# are replayed first (any failure stops everything), then the target is
+# are replayed first (a target whose replay fails counts as failed and is
+# not fuzzed; the others still are), then the target is
 # fuzzed with the corpus $FUZZ_WORK/corpus/<target> (kept between runs on
 # this machine, never committed) seeded by those regressions. Crashes are
 # written to $FUZZ_WORK/artifacts/<target>/. The exit status is non-zero if
@@ -60,7 +61,7 @@ while [ $# -gt 0 ]; do
         --replay) replay_only=1 ;;
         --jobs) jobs="${2:?--jobs needs a value}"; shift ;;
         --install-nightly) install_nightly=1 ;;
-        -h|--help) sed -n '2,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) echo "unknown option: $1" >&2; exit 2 ;;
         *)
             if [[ " ${ALL_TARGETS[*]} " != *" $1 "* ]]; then
@@ -112,9 +113,14 @@ BIN_DIR="$ROOT/core/fuzz/target/$TRIPLE/release"
 # --- build -----------------------------------------------------------------
 tb=$(date +%s)
 echo "fuzz: building ${targets[*]}"
-for t in "${targets[@]}"; do
-    if ! cargo "+$toolchain" fuzz build "${FUZZ_FLAGS[@]}" "$t"; then
-        echo "fuzz: build of $t failed" >&2; exit 1
+if [ ${#targets[@]} -eq ${#ALL_TARGETS[@]} ]; then
+    build_sets=("")               # one cargo build of every target
+else
+    build_sets=("${targets[@]}")
+fi
+for t in "${build_sets[@]}"; do
+    if ! cargo "+$toolchain" fuzz build "${FUZZ_FLAGS[@]}" ${t:+"$t"}; then
+        echo "fuzz: build ${t:-of the targets} failed" >&2; exit 1
     fi
 done
 build_secs=$(( $(date +%s) - tb ))
@@ -130,22 +136,29 @@ for t in "${targets[@]}"; do
     echo "fuzz: replaying ${#files[@]} regression input(s) of $t"
     if ! "$BIN_DIR/$t" -rss_limit_mb=4096 "${files[@]}" > "$WORK/logs/replay-$t.log" 2>&1; then
         tail -n 40 "$WORK/logs/replay-$t.log"
-        echo "fuzz: REGRESSION in $t (log $WORK.replay-$t.log)" >&2
+        echo "fuzz: REGRESSION in $t (log $WORK/logs/replay-$t.log)" >&2
         failed+=("$t")
     fi
 done
-if [ ${#failed[@]} -ne 0 ]; then
-    echo "fuzz: regression inputs fail: ${failed[*]}"
-    exit 1
-fi
 if [ "$replay_only" -eq 1 ]; then
+    if [ ${#failed[@]} -ne 0 ]; then
+        echo "fuzz: regression inputs fail: ${failed[*]}"
+        echo "fuzz: $(( ${#targets[@]} - ${#failed[@]} )) passed, ${#failed[@]} failed"
+        exit 1
+    fi
     echo "fuzz: regressions ok ($(( $(date +%s) - t0 )) s)"
+    echo "fuzz: ${#targets[@]} passed, 0 failed"
     exit 0
 fi
 
 # --- fuzz --------------------------------------------------------------------
 declare -A EXECS COV FT CORP RATE STATUS
+for t in "${failed[@]}"; do STATUS[$t]=REGRESS; done
 for t in "${targets[@]}"; do
+    if [ "${STATUS[$t]:-}" = REGRESS ]; then
+        echo "fuzz: $t: not fuzzed, a committed regression input fails (fix it first)"
+        continue
+    fi
     corpus="$WORK/corpus/$t" art="$WORK/artifacts/$t" log="$WORK/logs/$t.log"
     mkdir -p "$corpus" "$art" "$WORK/logs"
     seeds=()
@@ -179,9 +192,9 @@ for t in "${targets[@]}"; do
 done
 
 echo
-printf '%-14s %-6s %12s %9s %8s %8s %16s\n' target status execs exec/s cov ft corpus
+printf '%-14s %-7s %12s %9s %8s %8s %16s\n' target status execs exec/s cov ft corpus
 for t in "${targets[@]}"; do
-    printf '%-14s %-6s %12s %9s %8s %8s %16s\n' "$t" "${STATUS[$t]}" "${EXECS[$t]:-?}" "${RATE[$t]:-?}" \
+    printf '%-14s %-7s %12s %9s %8s %8s %16s\n' "$t" "${STATUS[$t]}" "${EXECS[$t]:-?}" "${RATE[$t]:-?}" \
         "${COV[$t]:-?}" "${FT[$t]:-?}" "${CORP[$t]:-?}"
 done
 echo "fuzz: toolchain $toolchain, sanitizer $sanitizer, ${seconds}s per target, build ${build_secs}s, total $(( $(date +%s) - t0 ))s"
