@@ -17,6 +17,9 @@ for a in "$@"; do
 done
 
 cd "$ROOT"
+# Running servers map the installed library; pgrx rewrites the file in place, which would change
+# the code under them. Unlinking it first gives the new build a new inode instead.
+rm -f "$($PG_CONFIG --pkglibdir)/tablecache.so"
 echo "==> build: cargo pgrx install ${profile[*]:-(debug)} --pg-config $PG_CONFIG"
 cargo pgrx install "${profile[@]}" --pg-config "$PG_CONFIG"
 echo "==> build: installed $(ls "$($PG_CONFIG --pkglibdir)/tablecache.so")"

@@ -416,6 +416,38 @@ pub fn build_index(def: &CacheDef, iname: &str, cols: &[String]) -> IndexDef {
     ix
 }
 
+/// Every table (relkind r or p) that a prepared SPI plan reads, views expanded: taken from
+/// the planned statement, whose relation list is flat.
+///
+/// # Safety
+/// `plan` is a valid, unsaved SPI plan of one statement, inside an SPI connection.
+pub unsafe fn plan_tables(plan: pg_sys::SPIPlanPtr) -> Vec<Oid> {
+    let mut out = Vec::new();
+    unsafe {
+        let cplan = pg_sys::SPI_plan_get_cached_plan(plan);
+        if cplan.is_null() {
+            return out;
+        }
+        let stmts = (*cplan).stmt_list;
+        let n = if stmts.is_null() { 0 } else { (*stmts).length as usize };
+        for i in 0..n {
+            let stmt = (*(*stmts).elements.add(i)).ptr_value as *mut pg_sys::PlannedStmt;
+            let rels = (*stmt).relationOids;
+            let m = if rels.is_null() { 0 } else { (*rels).length as usize };
+            for k in 0..m {
+                let relid = (*(*rels).elements.add(k)).oid_value;
+                let kind = pg_sys::get_rel_relkind(relid) as u8;
+                if (kind == b'r' || kind == b'p') && !out.contains(&relid) {
+                    out.push(relid);
+                }
+            }
+        }
+        // unsaved SPI plans are fetched without a resource owner
+        pg_sys::ReleaseCachedPlan(cplan, std::ptr::null_mut());
+    }
+    out
+}
+
 fn plan_rtable(def: &CacheDef) -> *mut pg_sys::List {
     let q = CString::new(def.query.clone()).unwrap_or_default();
     with_search_path(&def.search_path, || unsafe {
@@ -438,17 +470,7 @@ fn plan_rtable(def: &CacheDef) -> *mut pg_sys::List {
                 out = pg_sys::copyObjectImpl((*query).rtable.cast()) as *mut pg_sys::List;
                 pg_sys::MemoryContextSwitchTo(old);
             }
-            let rels = (*src).relationOids;
-            let n = if rels.is_null() { 0 } else { (*rels).length as usize };
-            let mut ids = def.relids.borrow_mut();
-            ids.clear();
-            for k in 0..n {
-                let relid = (*(*rels).elements.add(k)).oid_value;
-                let kind = pg_sys::get_rel_relkind(relid) as u8;
-                if kind == b'r' || kind == b'p' {
-                    ids.push(relid);
-                }
-            }
+            *def.relids.borrow_mut() = plan_tables(plan);
         }
         pg_sys::SPI_finish();
         out

@@ -59,27 +59,21 @@ fn describe_query(cache: &str, query: &str) -> Vec<OutCol> {
         if pg_sys::contain_volatile_functions(q as *mut pg_sys::Node) {
             fail!(ERRCODE_INVALID_PARAMETER_VALUE, "query of cache \"{}\" calls volatile functions; its rows could not be cached", cache);
         }
-        // every relation the query reads, views expanded (relationOids covers nested ones)
-        let rels = (*src).relationOids;
-        let n = if rels.is_null() { 0 } else { (*rels).length as usize };
-        for k in 0..n {
-            let relid = (*(*rels).elements.add(k)).oid_value;
-            let kind = pg_sys::get_rel_relkind(relid) as u8;
-            if kind == b'r' || kind == b'p' {
-                // row-level security would make the shared rows depend on who loaded them
-                let rls: Option<bool> = Spi::get_one_with_args(
-                    "SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
-                    &[relid.into()],
-                )
-                .unwrap_or(None);
-                if rls == Some(true) {
-                    fail!(
-                        ERRCODE_FEATURE_NOT_SUPPORTED,
-                        "query of cache \"{}\" reads table {} which has row-level security; its rows cannot be shared",
-                        cache,
-                        CStr::from_ptr(pg_sys::get_rel_name(relid)).to_string_lossy()
-                    );
-                }
+        // every table the query reads, views expanded
+        for relid in crate::catalog::plan_tables(plan) {
+            // row-level security would make the shared rows depend on who loaded them
+            let rls: Option<bool> = Spi::get_one_with_args(
+                "SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
+                &[relid.into()],
+            )
+            .unwrap_or(None);
+            if rls == Some(true) {
+                fail!(
+                    ERRCODE_FEATURE_NOT_SUPPORTED,
+                    "query of cache \"{}\" reads table {} which has row-level security; its rows cannot be shared",
+                    cache,
+                    CStr::from_ptr(pg_sys::get_rel_name(relid)).to_string_lossy()
+                );
             }
         }
         let td = (*src).resultDesc;
