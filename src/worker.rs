@@ -65,20 +65,7 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&db), None);
     // Every database that allows connections gets a worker once; those without the extension
     // mark themselves idle and exit. Databases that start using tablecache later ask for one.
-    let oids: Vec<pg_sys::Oid> = BackgroundWorker::transaction(|| {
-        Spi::connect(|c| {
-            let mut v = Vec::new();
-            if let Ok(t) = c.select("SELECT oid FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate", None, &[]) {
-                for row in t {
-                    if let Ok(Some(o)) = row.get::<pg_sys::Oid>(1) {
-                        v.push(o);
-                    }
-                }
-            }
-            v
-        })
-    });
-    for o in oids {
+    for o in database_oids() {
         shmem::want_worker(o);
     }
     let mut running: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
@@ -86,11 +73,17 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
-        // workers that stopped: an idle database stays idle, any other is started again
+        // workers that stopped: an idle database stays idle, any other is started again unless
+        // the database is gone (then its entry is freed)
         running.retain(|_, w| w.pid().is_ok());
+        let existing = database_oids();
         let wanted: Vec<pg_sys::Oid> = shmem::with_dbs(|dbs| {
             let mut v = Vec::new();
             for e in dbs.iter_mut() {
+                if e.state != DbState::Free && !existing.contains(&e.db) {
+                    e.state = DbState::Free;
+                    continue;
+                }
                 let dead = e.state == DbState::Running && !running.contains_key(&e.db.to_u32());
                 if e.state == DbState::Wanted || dead {
                     e.state = DbState::Wanted;
@@ -130,6 +123,23 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
             break;
         }
     }
+}
+
+/// Databases a worker can connect to.
+fn database_oids() -> Vec<pg_sys::Oid> {
+    BackgroundWorker::transaction(|| {
+        Spi::connect(|c| {
+            let mut v = Vec::new();
+            if let Ok(t) = c.select("SELECT oid FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate", None, &[]) {
+                for row in t {
+                    if let Ok(Some(o)) = row.get::<pg_sys::Oid>(1) {
+                        v.push(o);
+                    }
+                }
+            }
+            v
+        })
+    })
 }
 
 #[pg_guard]
