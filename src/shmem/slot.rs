@@ -9,7 +9,7 @@ use tablecache_core::alloc::Offset;
 pub const MAX_INDEXES: usize = 16;
 /// Committed invalidations waiting for a refresh. Beyond this, a cache falls back to "refresh the
 /// whole window" (`invalid_all`), which needs no memory.
-pub const MAX_PENDING: usize = 64;
+pub const MAX_PENDING: usize = 512;
 pub const NAME_LEN: usize = 64;
 
 #[repr(u32)]

@@ -149,6 +149,39 @@ fn in_range_key(key: &[u8], has_null: bool, lo: Option<&[u8]>, hi: Option<&[u8]>
     lo.is_none_or(|g| key >= g) && hi.is_none_or(|l| key < l)
 }
 
+/// `[a, b)` minus `[c, d)` on one index, as at most two half-open ranges (None: unbounded).
+fn difference<'a>(a: Option<&'a Bound>, b: Option<&'a Bound>, c: Option<&'a Bound>, d: Option<&'a Bound>) -> Vec<(Option<&'a Bound>, Option<&'a Bound>)> {
+    let lt = |x: Option<&Bound>, y: Option<&Bound>, x_is_lower: bool, y_is_lower: bool| -> bool {
+        // x < y, where a lower None is -inf and an upper None is +inf
+        match (x, y) {
+            (Some(x), Some(y)) => x.key < y.key,
+            (None, None) => x_is_lower && !y_is_lower,
+            (None, Some(_)) => x_is_lower,
+            (Some(_), None) => !y_is_lower,
+        }
+    };
+    let mut out = Vec::new();
+    // the part below the old window: [a, min(b, c))
+    if let Some(cb) = c {
+        if lt(a, Some(cb), true, false) {
+            let hi = if lt(b, Some(cb), false, false) { b } else { Some(cb) };
+            if lt(a, hi, true, false) {
+                out.push((a, hi));
+            }
+        }
+    }
+    // the part above it: [max(a, d), b)
+    if let Some(db) = d {
+        if lt(Some(db), b, false, false) {
+            let lo = if lt(a, Some(db), true, false) { Some(db) } else { a };
+            if lt(lo, b, true, false) {
+                out.push((lo, b));
+            }
+        }
+    }
+    out
+}
+
 /// The one writer pass behind load, adjust, reload and refresh. The caller holds the writer
 /// role of slot `slot`. `block`: wait for committing invalidators (else return None at once).
 /// Returns the number of rows read from the database.
@@ -188,29 +221,38 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
 
     let ix = &def.indexes[ixp];
     let mut params: Vec<String> = Vec::new();
-    let mut conds = Vec::new();
-    if let Some(f) = filter_sql(def, ix, ge.as_ref(), lt.as_ref(), false, &mut params) {
-        conds.push(f);
-    }
-    if let Some((oixp, oge, olt)) = &old {
-        // what is new in the window, or named by an invalidation
-        let mut alts = Vec::new();
-        if let Some(f) = filter_sql(def, &def.indexes[*oixp], oge.as_ref(), olt.as_ref(), false, &mut params) {
-            alts.push(format!("NOT COALESCE({f}, false)"));
-        }
-        for (j, v) in &entries {
-            match filter_sql(def, &def.indexes[*j], v.lo.as_ref(), v.hi.as_ref(), v.hi_inclusive, &mut params) {
-                Some(f) => alts.push(f),
-                None => alts.push("true".into()),
+    let window_sql = |params: &mut Vec<String>| filter_sql(def, ix, ge.as_ref(), lt.as_ref(), false, params).unwrap_or_else(|| "true".into());
+    let where_sql = match &old {
+        None => window_sql(&mut params),
+        Some((oixp, oge, olt)) => {
+            // Only what is new in the window, or named by an invalidation. Each alternative is
+            // a selective range on its own, so the planner can use the indexes of the base
+            // tables for it instead of scanning the whole new window.
+            let mut alts = Vec::new();
+            if *oixp == ixp {
+                for (lo, hi) in difference(ge.as_ref(), lt.as_ref(), oge.as_ref(), olt.as_ref()) {
+                    alts.push(filter_sql(def, ix, lo, hi, false, &mut params).unwrap_or_else(|| "true".into()));
+                }
+            } else {
+                let w = window_sql(&mut params);
+                match filter_sql(def, &def.indexes[*oixp], oge.as_ref(), olt.as_ref(), false, &mut params) {
+                    Some(f) => alts.push(format!("({w} AND NOT COALESCE({f}, false))")),
+                    None => {} // the old window was everything: nothing is new
+                }
+            }
+            for (j, v) in &entries {
+                let w = window_sql(&mut params);
+                let e = filter_sql(def, &def.indexes[*j], v.lo.as_ref(), v.hi.as_ref(), v.hi_inclusive, &mut params).unwrap_or_else(|| "true".into());
+                alts.push(format!("({w} AND {e})"));
+            }
+            if alts.is_empty() {
+                "false".to_string()
+            } else {
+                alts.join(" OR ")
             }
         }
-        conds.push(if alts.is_empty() { "false".to_string() } else { format!("({})", alts.join(" OR ")) });
-    }
-    let mut sql = format!("SELECT * FROM ({}) q", def.query);
-    if !conds.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conds.join(" AND "));
-    }
+    };
+    let sql = format!("SELECT * FROM ({}) q WHERE {}", def.query, where_sql);
 
     let _staging = StagingGuard;
     let mut staged: Vec<Offset> = Vec::new();
