@@ -253,6 +253,27 @@ pub fn as_catalog_owner<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+// Read-only SPI helpers. pgrx's `Spi::get_*` run through its "update" path, which assigns a
+// transaction id; a reader must not get one (a transaction with an xid may not refresh the
+// shared cache, and it costs a WAL record at commit).
+pub fn select_one<T: pgrx::FromDatum + pgrx::IntoDatum>(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Option<T> {
+    Spi::connect(|c| c.select(sql, Some(1), args).ok().and_then(|t| t.first().get_one::<T>().ok().flatten()))
+}
+
+pub fn select_two<A: pgrx::FromDatum + pgrx::IntoDatum, B: pgrx::FromDatum + pgrx::IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> (Option<A>, Option<B>) {
+    Spi::connect(|c| c.select(sql, Some(1), args).ok().and_then(|t| t.first().get_two::<A, B>().ok()).unwrap_or((None, None)))
+}
+
+pub fn select_three<A: pgrx::FromDatum + pgrx::IntoDatum, B: pgrx::FromDatum + pgrx::IntoDatum, C: pgrx::FromDatum + pgrx::IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> (Option<A>, Option<B>, Option<C>) {
+    Spi::connect(|c| c.select(sql, Some(1), args).ok().and_then(|t| t.first().get_three::<A, B, C>().ok()).unwrap_or((None, None, None)))
+}
+
 pub fn lookup_by_name(name: &str) -> Rc<CacheDef> {
     match try_lookup_by_name(name) {
         Some(d) => d,
@@ -266,8 +287,7 @@ pub fn try_lookup_by_name(name: &str) -> Option<Rc<CacheDef>> {
         return Some(d);
     }
     let id: Option<i64> = as_catalog_owner(|| {
-        Spi::get_one_with_args("SELECT id FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1", &[name.into()])
-            .unwrap_or(None)
+        select_one("SELECT id FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1", &[name.into()])
     });
     id.map(load_def)
 }
@@ -278,11 +298,10 @@ pub fn lookup_by_rowtype(rowtype: Oid) -> Rc<CacheDef> {
         return d;
     }
     let id: Option<i64> = as_catalog_owner(|| {
-        Spi::get_one_with_args(
+        select_one(
             "SELECT id FROM tablecache.cache_def WHERE rowtype::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
             &[rowtype.into()],
         )
-        .unwrap_or(None)
     });
     match id {
         Some(id) => load_def(id),

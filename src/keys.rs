@@ -2,7 +2,6 @@
 //! `tablecache_core::keys`; this module knows PostgreSQL's types, collations and casts.
 
 use pgrx::pg_sys::{self, Datum, Oid};
-use pgrx::spi::Spi;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -76,14 +75,13 @@ fn collate_for(collation: Oid) -> Result<Collate, String> {
         return Ok(c);
     }
     let (provider, collate): (Option<i8>, Option<String>) = if collation == pg_sys::DEFAULT_COLLATION_OID {
-        Spi::get_two("SELECT datlocprovider, datcollate::text FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()")
+        crate::catalog::select_two("SELECT datlocprovider, datcollate::text FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()", &[])
     } else {
-        Spi::get_two_with_args(
+        crate::catalog::select_two(
             "SELECT collprovider, collcollate FROM pg_catalog.pg_collation WHERE oid OPERATOR(pg_catalog.=) $1",
             &[collation.into()],
         )
-    }
-    .map_err(|e| e.to_string())?;
+    };
     let provider = provider.map(|p| p as u8 as char).unwrap_or('c');
     let collate = collate.unwrap_or_default();
     let c = match provider {

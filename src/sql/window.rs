@@ -137,9 +137,8 @@ fn bound_from_texts(def: &CacheDef, ixp: usize, texts: &[String]) -> Bound {
 pub fn warm(name: &str) -> Option<i64> {
     let def = catalog::lookup_by_name(name);
     let (index, ge, lt): (Option<String>, Option<Vec<String>>, Option<Vec<String>>) = catalog::with_search_path(catalog::SAFE_PATH, || {
-        Spi::get_three_with_args("SELECT window_index, window_ge, window_lt FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1", &[def.id.into()])
-    })
-    .unwrap_or((None, None, None));
+        catalog::select_three("SELECT window_index, window_ge, window_lt FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1", &[def.id.into()])
+    });
     let index = index?;
     let ixp = def.indexes.iter().position(|i| i.name == index)?;
     if store::read(&def).is_some() {
@@ -160,12 +159,12 @@ pub fn warm(name: &str) -> Option<i64> {
 pub fn slide(name: &str) {
     let def = catalog::lookup_by_name(name);
     let (index, ge_text): (Option<String>, Option<String>) = catalog::with_search_path(catalog::SAFE_PATH, || {
-        Spi::get_two_with_args(
+        catalog::select_two(
             "SELECT slide_index, (pg_catalog.now() OPERATOR(pg_catalog.-) slide_length)::pg_catalog.text FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1",
             &[def.id.into()],
         )
-    })
-    .unwrap_or((None, None));
+    });
+
     let (Some(index), Some(ge_text)) = (index, ge_text) else { return };
     let Some(ixp) = def.indexes.iter().position(|i| i.name == index) else { return };
     with_stable_styles(|| {
