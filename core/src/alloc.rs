@@ -348,18 +348,19 @@ impl Arena {
         Ok(())
     }
 
-    /// Largest request that `alloc` would satisfy right now (heap walk).
-    pub fn largest_free(&self) -> usize {
-        let mut best = 0;
+    /// Largest request that `alloc` would satisfy right now (heap walk); None when no block is
+    /// free at all (then not even `alloc(0)` succeeds).
+    pub fn largest_free(&self) -> Option<usize> {
+        let mut best = None;
         let mut blk = self.heap_start();
         while blk < self.heap_end() {
             let h = self.rd(blk);
             if h & USED == 0 {
-                best = best.max((h & !FLAGS) - 8);
+                best = Some(best.unwrap_or(0).max((h & !FLAGS) - 8));
             }
             blk += h & !FLAGS;
         }
-        best as usize
+        best.map(|b| b as usize)
     }
 
     /// Number of free blocks (heap walk); lets tests assert full coalescing.

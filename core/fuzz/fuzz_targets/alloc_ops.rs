@@ -85,7 +85,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
     assert_eq!(start.allocations, 0);
     assert!(start.total_bytes < asize);
     assert_eq!(a.free_block_count(), 1);
-    assert_eq!(a.largest_free() as u64, start.total_bytes - 8);
+    assert_eq!(a.largest_free().map(|l| l as u64), Some(start.total_bytes - 8));
     // The heap is [heap_start, heap_end); the sentinel word follows it.
     let heap_end = asize - 8;
     let heap_start = heap_end - start.total_bytes;
@@ -128,9 +128,11 @@ fn run(u: &mut Unstructured) -> Result<()> {
             assert_eq!(got.is_some(), should_fit, "alloc({req}) with free gaps {gaps:?}: got {got:?}");
             // largest_free(): "Largest request that alloc would satisfy right now".
             if maxgap > 0 {
-                assert_eq!(largest as u64, maxgap - 8, "largest_free with free gaps {gaps:?}");
+                assert_eq!(largest.map(|l| l as u64), Some(maxgap - 8), "largest_free with free gaps {gaps:?}");
+            } else {
+                assert_eq!(largest, None, "largest_free on a full heap");
             }
-            assert!(got.is_some() || req > largest, "alloc({req}) failed but largest_free() = {largest} (free gaps {gaps:?})");
+            assert!(got.is_some() || largest.is_none_or(|l| req > l), "alloc({req}) failed but largest_free() = {largest:?} (free gaps {gaps:?})");
             if let Some(off) = got {
                 let usable = a.usable_size(off);
                 assert!(usable >= req && usable >= 8, "usable {usable} for request {req}");
@@ -177,7 +179,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
     a.check().unwrap();
     assert_eq!(a.stats(), start);
     assert_eq!(a.free_block_count(), 1);
-    assert_eq!(a.largest_free() as u64, start.total_bytes - 8);
+    assert_eq!(a.largest_free().map(|l| l as u64), Some(start.total_bytes - 8));
     drop(mem);
     Ok(())
 }
