@@ -25,14 +25,14 @@ REGRESS_PORT=55434
 SESSIONS_PORT=55435
 OUT=/tmp/tablecache-test
 LOGS="$OUT/logs"
-ALL_STAGES=(setup core pgtest build regress sessions)
+ALL_STAGES=(setup core pgtest build regress sessions fuzz)
 
 keep_going=0
 stages=()
 for a in "$@"; do
     case "$a" in
         --keep-going) keep_going=1 ;;
-        setup|core|pgtest|build|regress|sessions) stages+=("$a") ;;
+        setup|core|pgtest|build|regress|sessions|fuzz) stages+=("$a") ;;
         -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $a" >&2; exit 2 ;;
     esac
@@ -144,6 +144,11 @@ stage_sessions() {
         /usr/bin/python3 "$ROOT/pg_test/sessions/run.py"
 }
 
+# A short fuzzing run of the pure core (replays the committed crash inputs first).
+stage_fuzz() {
+    bash "$ROOT/scripts/fuzz.sh" --ci
+}
+
 run_stage() {
     local st=$1 log="$LOGS/$1.log" rc start p f
     banner "stage $st (log: $log)"
@@ -156,6 +161,9 @@ run_stage() {
         regress)
             p=$(grep -aEc '^(test +)?[ ]*[A-Za-z0-9_]+ +\.\.\. ok' "$log")
             f=$(grep -aEc '^(test +)?[ ]*[A-Za-z0-9_]+ +\.\.\. FAILED' "$log") ;;
+        fuzz)
+            p=$(grep -aoE '^fuzz: [0-9]+ passed' "$log" | tail -1 | awk '{print $2}')
+            f=$(grep -aoE '^fuzz: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | awk '{print $4}') ;;
         sessions)
             p=$(grep -aoE '^SESSIONS: [0-9]+ passed' "$log" | awk '{print $2}')
             f=$(grep -aoE '^SESSIONS: [0-9]+ passed, [0-9]+ failed' "$log" | awk '{print $4}') ;;

@@ -77,6 +77,7 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
         // the database is gone (then its entry is freed)
         running.retain(|_, w| w.pid().is_ok());
         let existing = database_oids();
+        free_dropped_databases(&existing);
         let wanted: Vec<pg_sys::Oid> = shmem::with_dbs(|dbs| {
             let mut v = Vec::new();
             for e in dbs.iter_mut() {
@@ -122,6 +123,29 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
         if !BackgroundWorker::wait_latch(Some(naptime())) || BackgroundWorker::sigterm_received() {
             break;
         }
+    }
+}
+
+/// Gives back the memory of caches whose database was dropped (nobody else would).
+fn free_dropped_databases(existing: &[pg_sys::Oid]) {
+    let all_dbs: Vec<pg_sys::Oid> = BackgroundWorker::transaction(|| {
+        Spi::connect(|c| {
+            let mut v = Vec::new();
+            if let Ok(t) = c.select("SELECT oid FROM pg_catalog.pg_database", None, &[]) {
+                for row in t {
+                    if let Ok(Some(o)) = row.get::<pg_sys::Oid>(1) {
+                        v.push(o);
+                    }
+                }
+            }
+            v
+        })
+    });
+    if all_dbs.is_empty() || existing.is_empty() {
+        return; // could not read the list: do nothing rather than free live caches
+    }
+    for i in crate::store::slots_of_other_databases(&all_dbs) {
+        crate::store::release_slot(i);
     }
 }
 

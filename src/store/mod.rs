@@ -52,6 +52,17 @@ pub fn find_slot(def: &CacheDef) -> Option<usize> {
     None
 }
 
+/// Slots that belong to none of `dbs` (their database was dropped).
+pub fn slots_of_other_databases(dbs: &[pg_sys::Oid]) -> Vec<usize> {
+    let _g = shmem::lock_global(false);
+    (0..shmem::max_caches())
+        .filter(|&i| {
+            let s = shmem::slot(i);
+            s.state != SlotState::Free && !dbs.contains(&s.db)
+        })
+        .collect()
+}
+
 /// The slot of cache `id` of database `db`, if any.
 pub fn slot_of(db: pg_sys::Oid, id: i64) -> Option<usize> {
     let _g = shmem::lock_global(false);
