@@ -97,9 +97,82 @@ pub fn find(entries: &[u64], mut cmp: impl FnMut(u64) -> Ordering) -> Option<usi
     (i < entries.len() && cmp(entries[i]) == Ordering::Equal).then_some(i)
 }
 
+/// Entries per fence: a search first narrows to one block of this many entries using the
+/// fences, which sit together in memory, and only then compares rows, which do not.
+pub const FENCE_STRIDE: usize = 64;
+
+/// The first 8 bytes of a key as a big-endian integer (zero-padded): monotone in key order, so
+/// `key_prefix(a) < key_prefix(b)` implies `a < b`.
+#[inline]
+pub fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Number of fences for `len` entries.
+pub fn fence_count(len: usize) -> usize {
+    len.div_ceil(FENCE_STRIDE)
+}
+
+/// Fills `out` (length `fence_count(entries.len())`) with the key prefix of every
+/// `FENCE_STRIDE`-th entry.
+pub fn build_fences(entries: &[u64], mut prefix: impl FnMut(u64) -> u64, out: &mut [u64]) {
+    for (j, f) in out.iter_mut().enumerate() {
+        *f = prefix(entries[j * FENCE_STRIDE]);
+    }
+}
+
+/// The positions `[lo, hi)` of `entries` that can hold the first entry `>= probe`, given the
+/// probe's key prefix: every entry before `lo` is smaller than the probe and every entry from
+/// `hi` on is greater (so a lower bound search needs only look inside, and answers `hi` when
+/// nothing inside is `>=`).
+pub fn fence_window(fences: &[u64], len: usize, probe_prefix: u64) -> (usize, usize) {
+    // blocks whose first prefix is < probe: the lower bound is not before the last of them
+    let below = fences.partition_point(|&f| f < probe_prefix);
+    // blocks whose first prefix is <= probe: from the next block on, entries are > probe
+    let upto = fences.partition_point(|&f| f <= probe_prefix);
+    let lo = below.saturating_sub(1) * FENCE_STRIDE;
+    let hi = (upto * FENCE_STRIDE).min(len);
+    (lo.min(hi), hi)
+}
+
+/// `lower_bound` narrowed by fences.
+pub fn lower_bound_fenced(entries: &[u64], fences: &[u64], probe_prefix: u64, cmp: impl FnMut(u64) -> Ordering) -> usize {
+    let (lo, hi) = fence_window(fences, entries.len(), probe_prefix);
+    lo + lower_bound(&entries[lo..hi], cmp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fences_narrow_like_a_plain_search() {
+        // keys are u64 values; the "row" is the value itself, its key its big-endian bytes
+        let mut rng = 0x9e3779b97f4a7c15u64;
+        for len in [0usize, 1, 63, 64, 65, 200, 1000] {
+            let mut v: Vec<u64> = (0..len)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng % 500 // many duplicates of a prefix
+                })
+                .collect();
+            v.sort_unstable();
+            let mut f = vec![0; fence_count(len)];
+            build_fences(&v, |e| e, &mut f);
+            for probe in 0..520u64 {
+                let want = lower_bound(&v, |e| e.cmp(&probe));
+                let got = lower_bound_fenced(&v, &f, probe, |e| e.cmp(&probe));
+                assert_eq!(got, want, "len {len} probe {probe}");
+            }
+        }
+        assert!(key_prefix(&[1, 2]) < key_prefix(&[1, 2, 0, 0, 0, 0, 0, 0, 1]) || key_prefix(&[1, 2]) == key_prefix(&[1, 2, 0]));
+        assert!(key_prefix(&[1, 2, 3]) < key_prefix(&[1, 3]));
+    }
 
     #[test]
     fn basics() {

@@ -104,6 +104,9 @@ struct Attached {
 
 // Process-local: set once per backend (inherited from the postmaster on fork).
 static mut ATTACHED: Option<Attached> = None;
+/// The arena's base address, for the hot path (`ptr`): row lookups turn offsets into pointers
+/// on every key comparison.
+static mut ARENA_BASE: *mut u8 = std::ptr::null_mut();
 static mut PREV_REQUEST_HOOK: pg_sys::shmem_request_hook_type = None;
 static mut PREV_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
 
@@ -172,6 +175,7 @@ unsafe extern "C-unwind" fn startup_hook() {
         }
         let locks = pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr());
         pg_sys::LWLockRelease(addin_init_lock());
+        ARENA_BASE = arena.ptr(0);
         ATTACHED = Some(Attached { header, slots, arena, locks });
     }
 }
@@ -272,8 +276,10 @@ pub fn memory_stats() -> AllocStats {
     arena().stats()
 }
 
+/// The address of arena offset `off` (callers only pass offsets the arena handed out).
+#[inline(always)]
 pub fn ptr(off: Offset) -> *mut u8 {
-    arena().ptr(off)
+    unsafe { ARENA_BASE.add(off as usize) }
 }
 
 pub fn bump_def_epoch() {

@@ -26,6 +26,8 @@ pub enum SlotState {
 pub struct IndexSlot {
     pub array: Offset,
     pub len: u64,
+    /// key prefixes of every FENCE_STRIDE-th entry (see `tablecache_core::index`)
+    pub fences: Offset,
 }
 
 /// An encoded key in the arena (`off == 0`: unbounded).
@@ -169,6 +171,28 @@ impl Slot {
         std::str::from_utf8(&self.window_name[..end]).unwrap_or("?")
     }
 
+    pub fn index_fences(&self, i: usize) -> &'static [u64] {
+        let ix = self.indexes[i];
+        let n = tablecache_core::index::fence_count(ix.len as usize);
+        if ix.fences == 0 || n == 0 {
+            return &[];
+        }
+        unsafe { std::slice::from_raw_parts(super::ptr(ix.fences) as *const u64, n) }
+    }
+
+    /// First position of index `i` whose key is `>= key` (index key bytes only).
+    #[inline]
+    pub fn lower_bound(&self, i: usize, key: &[u8]) -> usize {
+        let arr = self.index_entries(i);
+        let fences = self.index_fences(i);
+        let cmp = |e: u64| crate::store::rows::Row::at(e).key(i).cmp(key);
+        if fences.is_empty() {
+            tablecache_core::index::lower_bound(arr, cmp)
+        } else {
+            tablecache_core::index::lower_bound_fenced(arr, fences, tablecache_core::index::key_prefix(key), cmp)
+        }
+    }
+
     pub fn index_entries(&self, i: usize) -> &'static [u64] {
         let ix = self.indexes[i];
         if ix.len == 0 {
@@ -196,9 +220,7 @@ impl Slot {
             out.extend_from_slice(self.index_entries(0));
         }
         for ix in self.indexes.iter_mut() {
-            if ix.array != 0 {
-                out.push(ix.array);
-            }
+            out.extend([ix.array, ix.fences].into_iter().filter(|&o| o != 0));
             *ix = IndexSlot::default();
         }
         for k in [&mut self.window_ge, &mut self.window_lt] {

@@ -10,7 +10,6 @@ use crate::store::{self, rows::Row};
 use pgrx::pg_sys::{self, Datum};
 use pgrx::prelude::*;
 use std::sync::atomic::Ordering;
-use tablecache_core::index;
 use tablecache_core::keys::{split_columns, sql_in_range};
 
 /// Is every row of index `ixp` in [ge, lt) guaranteed to be in the cached window?
@@ -90,7 +89,8 @@ pub unsafe extern "C-unwind" fn tablecache_get(fcinfo: pg_sys::FunctionCallInfo)
     if guc::enabled() {
         if let Some(g) = store::read(&def) {
             let arr = g.slot.index_entries(0);
-            if let Some(pos) = index::find(arr, |e| Row::at(e).key(0).cmp(&key.key[..])) {
+            let pos = g.slot.lower_bound(0, &key.key);
+            if pos < arr.len() && Row::at(arr[pos]).key(0) == &key.key[..] {
                 let mut t = Row::at(arr[pos]).heap_tuple();
                 let d = unsafe { pg_sys::heap_copy_tuple_as_datum(&mut t, def.tupdesc) };
                 drop(g);
@@ -141,13 +141,8 @@ pub unsafe extern "C-unwind" fn tablecache_range(fcinfo: pg_sys::FunctionCallInf
             if covered(g.slot, &def, ixp, gk, lk) {
                 let arr = g.slot.index_entries(ixp);
                 let layout = &def.indexes[ixp].layout;
-                let mut gcmp = |e: u64| Row::at(e).key(ixp).cmp(gk.unwrap_or(&[]));
-                let mut lcmp = |e: u64| Row::at(e).key(ixp).cmp(lk.unwrap_or(&[]));
-                let (s, e) = index::range_positions(
-                    arr,
-                    if gk.is_some() { Some(&mut gcmp) } else { None },
-                    if lk.is_some() { Some(&mut lcmp) } else { None },
-                );
+                let s = gk.map_or(0, |k| g.slot.lower_bound(ixp, k));
+                let e = lk.map_or(arr.len(), |k| g.slot.lower_bound(ixp, k));
                 for &r in &arr[s..e.max(s)] {
                     let row = Row::at(r);
                     if row.has_null(ixp) && !sql_in_range(row.key(ixp), gk, lk, layout) {

@@ -267,7 +267,8 @@ pub fn release_all_writers() {
 
 /// New contents for a slot, fully prepared outside the lock.
 pub struct Contents {
-    pub arrays: Vec<(Offset, u64)>,
+    /// (array, length, fences) per index
+    pub arrays: Vec<(Offset, u64, Offset)>,
     pub window_index: i32,
     pub window_name: String,
     pub window_ge: KeyRef,
@@ -285,9 +286,7 @@ pub fn publish(i: usize, new: Contents, expired_rows: &[Offset], resolved: &inva
     let s = shmem::slot(i);
     let mut garbage: Vec<Offset> = Vec::with_capacity(expired_rows.len() + 20);
     for ix in s.indexes.iter_mut() {
-        if ix.array != 0 {
-            garbage.push(ix.array);
-        }
+        garbage.extend([ix.array, ix.fences].into_iter().filter(|&o| o != 0));
         *ix = Default::default();
     }
     for k in [&s.window_ge, &s.window_lt] {
@@ -296,9 +295,8 @@ pub fn publish(i: usize, new: Contents, expired_rows: &[Offset], resolved: &inva
         }
     }
     garbage.extend_from_slice(expired_rows);
-    for (j, (off, len)) in new.arrays.iter().enumerate() {
-        s.indexes[j].array = *off;
-        s.indexes[j].len = *len;
+    for (j, &(off, len, fences)) in new.arrays.iter().enumerate() {
+        s.indexes[j] = shmem::slot::IndexSlot { array: off, len, fences };
     }
     s.nindexes = new.arrays.len() as u32;
     s.window_index = new.window_index;
