@@ -205,26 +205,34 @@ pub fn forget_all() {
     });
 }
 
-/// Runs `f` with `search_path` set to `path`, restored afterwards (and by abort on error).
-pub fn with_search_path<R>(path: &str, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with the settings `gucs` (name, value), restored afterwards (and by abort on
+/// error, which unwinds the GUC nest level).
+pub fn with_gucs<R>(gucs: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
     let level = unsafe { pg_sys::NewGUCNestLevel() };
-    let name = CString::new("search_path").unwrap();
-    let value = CString::new(path).unwrap_or_else(|_| CString::new(SAFE_PATH).unwrap());
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
+    for (name, value) in gucs {
+        let name = CString::new(*name).unwrap_or_default();
+        let value = CString::new(*value).unwrap_or_default();
+        unsafe {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
     }
     let r = f();
     unsafe { pg_sys::AtEOXact_GUC(true, level) };
     r
+}
+
+/// Runs `f` with `search_path` set to `path`.
+pub fn with_search_path<R>(path: &str, f: impl FnOnce() -> R) -> R {
+    with_gucs(&[("search_path", path)], f)
 }
 
 /// Runs catalog DML as the owner of the catalog tables (the extension's installer), so that

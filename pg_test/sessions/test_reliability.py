@@ -276,7 +276,8 @@ class Interrupts(unittest.TestCase):
         def writer():
             try:
                 if how == "timeout":
-                    query(self.w, "SET statement_timeout = '150ms'")
+                    # short enough to fire inside the call in a release build too
+                    query(self.w, "SET statement_timeout = '10ms'")
                 result["rows"] = scalar(self.w, "SELECT " + call)
             except psycopg2.Error as e:
                 result["error"] = e

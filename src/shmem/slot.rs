@@ -107,6 +107,8 @@ pub struct Slot {
     pub rows: u64,
     /// Bytes of the arena held by this cache: row records, index arrays, window keys.
     pub bytes: u64,
+    /// The row records' share of `bytes` (kept so that an adjust need not sum every row).
+    pub row_bytes: u64,
     /// Generation of the last recorded invalidation (entries carry theirs).
     pub inval_gen: u64,
     pub pending_count: u32,
@@ -232,6 +234,7 @@ impl Slot {
         self.window_index = -1;
         self.rows = 0;
         self.bytes = 0;
+        self.row_bytes = 0;
         if self.state == SlotState::Loaded {
             self.state = SlotState::Unloaded;
         }

@@ -13,25 +13,7 @@ use pgrx::prelude::*;
 const STABLE_STYLES: &[(&str, &str)] = &[("DateStyle", "ISO, MDY"), ("IntervalStyle", "postgres"), ("extra_float_digits", "3")];
 
 fn with_stable_styles<R>(f: impl FnOnce() -> R) -> R {
-    let level = unsafe { pg_sys::NewGUCNestLevel() };
-    for (k, v) in STABLE_STYLES {
-        let (k, v) = (std::ffi::CString::new(*k).unwrap(), std::ffi::CString::new(*v).unwrap());
-        unsafe {
-            pg_sys::set_config_option(
-                k.as_ptr(),
-                v.as_ptr(),
-                pg_sys::GucContext::PGC_USERSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                0,
-                false,
-            );
-        }
-    }
-    let r = f();
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    r
+    catalog::with_gucs(STABLE_STYLES, f)
 }
 
 fn record_window(def: &CacheDef, index: &str, ge: &Option<Bound>, lt: &Option<Bound>) {

@@ -122,6 +122,7 @@ pub fn init_slot(i: usize, cache_id: i64, name: &str, version: i64) {
     s.nindexes = 0;
     s.rows = 0;
     s.bytes = 0;
+    s.row_bytes = 0;
     s.pending_count = 0;
     s.invalid_all = 0;
     s.writer_pid.store(0, Ordering::Release);
@@ -275,6 +276,7 @@ pub struct Contents {
     pub window_lt: KeyRef,
     pub rows: u64,
     pub bytes: u64,
+    pub row_bytes: u64,
     pub def_version: i64,
 }
 
@@ -305,6 +307,7 @@ pub fn publish(i: usize, new: Contents, expired_rows: &[Offset], resolved: &inva
     s.window_lt = new.window_lt;
     s.rows = new.rows;
     s.bytes = new.bytes;
+    s.row_bytes = new.row_bytes;
     s.def_version = new.def_version;
     s.state = SlotState::Loaded;
     inval::clear_collected(s, resolved, &mut garbage);

@@ -270,44 +270,58 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         );
     }
     let old_pk: &[u64] = if loaded { s.index_entries(0) } else { &[] };
-    // Old rows that leave: outside the new window, named by an invalidation, or replaced by a
-    // row just read with the same primary key.
-    let mut gone: HashSet<u64> = HashSet::new();
+    // Old rows that leave: named by an invalidation, replaced by a row just read with the same
+    // primary key, or outside the new window. Found by searches where possible: an adjust
+    // that moves the window a little must not walk every cached row.
+    let mut drop: HashSet<u64> = HashSet::new();
     if loaded {
         for (j, v) in &entries {
             let (lo, hi) = v.byte_range();
             let arr = s.index_entries(*j);
             let layout = &def.indexes[*j].layout;
-            let mut gcmp = |e: u64| Row::at(e).key(*j).cmp(lo.as_deref().unwrap_or(&[]));
-            let mut lcmp = |e: u64| Row::at(e).key(*j).cmp(hi.as_deref().unwrap_or(&[]));
-            let (a, b) = index::range_positions(
-                arr,
-                if lo.is_some() { Some(&mut gcmp) } else { None },
-                if hi.is_some() { Some(&mut lcmp) } else { None },
-            );
+            let a = lo.as_deref().map_or(0, |k| s.lower_bound(*j, k));
+            let b = hi.as_deref().map_or(arr.len(), |k| s.lower_bound(*j, k));
             for &r in &arr[a..b.max(a)] {
                 let row = Row::at(r);
                 if in_range_key(row.key(*j), row.has_null(*j), lo.as_deref(), hi.as_deref(), layout) {
-                    gone.insert(r);
+                    drop.insert(r);
                 }
             }
         }
-        if !staged.is_empty() {
+        for &r in &staged {
+            let k = Row::at(r).key(0);
+            let p = s.lower_bound(0, k);
+            if p < old_pk.len() && Row::at(old_pk[p]).key(0) == k {
+                drop.insert(old_pk[p]);
+            }
+        }
+        let (gk, lk) = (ge.as_ref().map(|b| &b.key[..]), lt.as_ref().map(|b| &b.key[..]));
+        let same_index = old.as_ref().is_some_and(|(o, _, _)| *o == ixp);
+        if same_index && ix.cols.len() == 1 {
+            // one key column: the window is a contiguous run of its array. A bounded window
+            // holds no NULL key (SQL comparisons with NULL are unknown); NULLs sort last.
+            let arr = s.index_entries(ixp);
+            let a = gk.map_or(0, |k| s.lower_bound(ixp, k));
+            let b = match (gk, lk) {
+                (_, Some(k)) => s.lower_bound(ixp, k),
+                (Some(_), None) => s.lower_bound(ixp, &[tablecache_core::keys::TAG_NULL]),
+                (None, None) => arr.len(),
+            };
+            drop.extend(&arr[..a.min(arr.len())]);
+            drop.extend(&arr[b.max(a).min(arr.len())..]);
+        } else {
             for &r in old_pk {
-                if !gone.contains(&r) && index::find(&staged, |e| rows::cmp_rows(0, e, r)).is_some() {
-                    gone.insert(r);
+                let row = Row::at(r);
+                if !in_range_key(row.key(ixp), row.has_null(ixp), gk, lk, &ix.layout) {
+                    drop.insert(r);
                 }
             }
         }
     }
-    let (gk, lk) = (ge.as_ref().map(|b| &b.key[..]), lt.as_ref().map(|b| &b.key[..]));
-    let keep = |r: u64| -> bool {
-        let row = Row::at(r);
-        !gone.contains(&r) && in_range_key(row.key(ixp), row.has_null(ixp), gk, lk, &ix.layout)
-    };
-    let kept_count = old_pk.iter().filter(|&&r| keep(r)).count();
-    let total = kept_count + staged.len();
+    let keep = |r: u64| !drop.contains(&r);
+    let total = old_pk.len() - drop.len() + staged.len();
 
+    let mut index_bytes = 0u64;
     let mut arrays = Vec::with_capacity(def.indexes.len());
     for j in 0..def.indexes.len() {
         let mut add = staged.clone();
@@ -327,17 +341,19 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             index::build_fences(out, |e| index::key_prefix(Row::at(e).key(j)), f);
         }
         arrays.push((off, total as u64, foff));
-        bytes += (total * 8 + nf * 8) as u64;
+        index_bytes += (total * 8 + nf * 8) as u64;
     }
     let window_ge = ge.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
     let window_lt = lt.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
 
     // Every old row not kept is freed: when not `loaded`, that is all of them.
     let all_old: &[u64] = if s.state == SlotState::Loaded { s.index_entries(0) } else { &[] };
-    let expired: Vec<Offset> = if loaded { old_pk.iter().copied().filter(|&r| !keep(r)).collect() } else { all_old.to_vec() };
-    let kept_bytes: u64 = {
+    let expired: Vec<Offset> = if loaded { drop.iter().copied().collect() } else { all_old.to_vec() };
+    let row_bytes = if loaded {
         let a = shmem::arena();
-        old_pk.iter().filter(|&&r| keep(r)).map(|&r| a.usable_size(r) as u64).sum()
+        s.row_bytes.saturating_sub(expired.iter().map(|&r| a.usable_size(r) as u64).sum()) + bytes
+    } else {
+        bytes
     };
     let contents = Contents {
         arrays,
@@ -346,7 +362,8 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         window_ge,
         window_lt,
         rows: total as u64,
-        bytes: bytes + kept_bytes,
+        bytes: index_bytes + row_bytes,
+        row_bytes,
         def_version: def.version,
     };
     // Everything is allocated and checked: from here on nothing can fail.
