@@ -149,6 +149,27 @@ fn in_range_key(key: &[u8], has_null: bool, lo: Option<&[u8]>, hi: Option<&[u8]>
     lo.is_none_or(|g| key >= g) && hi.is_none_or(|l| key < l)
 }
 
+/// Row offsets are already well spread: a multiply-shift hash is enough, and the merge asks the
+/// set once per entry of every index.
+#[derive(Default)]
+struct OffsetHasher(u64);
+
+impl std::hash::Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ (v >> 29)).wrapping_mul(0xbf58476d1ce4e5b9);
+    }
+}
+
+type OffsetSet = HashSet<u64, std::hash::BuildHasherDefault<OffsetHasher>>;
+
 /// `[a, b)` minus `[c, d)` on one index, as at most two half-open ranges (None: unbounded).
 fn difference<'a>(a: Option<&'a Bound>, b: Option<&'a Bound>, c: Option<&'a Bound>, d: Option<&'a Bound>) -> Vec<(Option<&'a Bound>, Option<&'a Bound>)> {
     let lt = |x: Option<&Bound>, y: Option<&Bound>, x_is_lower: bool, y_is_lower: bool| -> bool {
@@ -273,7 +294,7 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     // Old rows that leave: named by an invalidation, replaced by a row just read with the same
     // primary key, or outside the new window. Found by searches where possible: an adjust
     // that moves the window a little must not walk every cached row.
-    let mut drop: HashSet<u64> = HashSet::new();
+    let mut drop: OffsetSet = OffsetSet::default();
     if loaded {
         for (j, v) in &entries {
             let (lo, hi) = v.byte_range();
@@ -331,7 +352,12 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         let off = stage_alloc(def, (total * 8).max(8));
         let out = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(off) as *mut u64, total) };
         let old_j: &[u64] = if loaded { s.index_entries(j) } else { &[] };
-        if index::merge_into(old_j, keep, &add, |a, b| rows::cmp_rows(j, a, b), out).is_err() {
+        let merged = if add.len() * 16 < old_j.len() {
+            index::merge_gallop(old_j, keep, &add, |a, b| rows::cmp_rows(j, a, b), out)
+        } else {
+            index::merge_into(old_j, keep, &add, |a, b| rows::cmp_rows(j, a, b), out)
+        };
+        if merged.is_err() {
             fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
         }
         let nf = index::fence_count(total);
