@@ -11,10 +11,6 @@ pub fn quote_ident(s: &str) -> String {
     unsafe { CStr::from_ptr(pg_sys::quote_identifier(c.as_ptr())).to_string_lossy().into_owned() }
 }
 
-pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 pub fn qualified_type(typid: pg_sys::Oid) -> String {
     unsafe { CStr::from_ptr(pg_sys::format_type_be_qualified(typid)).to_string_lossy().into_owned() }
 }

@@ -6,7 +6,7 @@ use crate::catalog::{self, as_catalog_owner, with_search_path, PRIMARY_KEY, SAFE
 use crate::args::req;
 use crate::keys;
 use crate::shmem::{self, NAME_LEN};
-use crate::sql_text::{qualified_type, quote_ident, quote_literal};
+use crate::sql_text::{qualified_type, quote_ident};
 use crate::store::{self, window};
 use crate::{fail, fail_detail};
 use pgrx::pg_sys;
@@ -209,10 +209,11 @@ fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Ve
 /// (in this transaction: the caller sees the new index at once).
 fn reload_if_loaded(cache: &str) {
     let def = catalog::lookup_by_name(cache);
-    let Some(i) = store::find_slot(&def) else { return };
+    if store::find_slot(&def).is_none() {
+        return;
+    }
     let w = store::become_writer(&def);
-    let _ = i;
-    if let Some((ixname, ge, lt)) = window::window_spec(&def, w.slot) {
+    if let Some((ixname, ge, lt)) = window::window_spec(w.slot) {
         let ixp = def.indexes.iter().position(|ix| ix.name == ixname);
         match ixp {
             Some(ixp) => {
@@ -305,5 +306,4 @@ fn drop_cache(cache: Option<&str>) {
         store::release_slot(w.slot);
     }
     definitions_changed();
-    let _ = quote_literal("");
 }

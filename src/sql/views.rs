@@ -39,7 +39,7 @@ fn slot_info() -> TableIterator<'static, (
             continue;
         }
         let loaded = s.state == SlotState::Loaded;
-        let (wi, wg, wl) = match window::window_spec_unchecked(i) {
+        let (wi, wg, wl) = match window::window_spec(i) {
             Some((n, g, l)) => (Some(n), show(g), show(l)),
             None => (None, None, None),
         };

@@ -101,13 +101,9 @@ pub fn read_bound(k: &KeyRef) -> Option<Bound> {
     Some(Bound { key, texts, datums: Vec::new(), types: Vec::new() })
 }
 
-/// The current window of slot `i` as (index name, ge, lt); None when unloaded.
-pub fn window_spec(_def: &CacheDef, i: usize) -> Option<(String, Option<Bound>, Option<Bound>)> {
-    window_spec_unchecked(i)
-}
-
-/// As `window_spec`, for callers that hold the slot lock.
-pub fn window_spec_unchecked(i: usize) -> Option<(String, Option<Bound>, Option<Bound>)> {
+/// The current window of slot `i` as (index name, ge, lt); None when unloaded. Callers hold
+/// the slot lock or the writer role.
+pub fn window_spec(i: usize) -> Option<(String, Option<Bound>, Option<Bound>)> {
     let s = shmem::slot(i);
     if s.state != SlotState::Loaded || s.window_index < 0 {
         return None;
