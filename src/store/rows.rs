@@ -2,8 +2,10 @@
 //! once at load and detoasted. Layout, all offsets relative to the record:
 //!
 //! ```text
-//! u32 tuple_len | u16 nkeys | u16 null_mask | u16 key_end[nkeys] | key bytes | pad to 8 | tuple
+//! u32 tuple_len | u16 nkeys | u16 null_mask | u16 key_end[nkeys] | key bytes | tuple
 //! ```
+//! The tuple is not aligned: it is only ever copied out (`heap_copy_tuple_as_datum`,
+//! `tuplestore_puttuple`), never read in place, so padding would only cost memory.
 //! `null_mask` bit i says that key i holds a NULL column, so readers apply SQL's row-comparison
 //! rules only to those rows.
 
@@ -14,13 +16,9 @@ use tablecache_core::alloc::Offset;
 
 const FIXED: usize = 8;
 
-fn align8(n: usize) -> usize {
-    (n + 7) & !7
-}
-
 pub fn record_size(keys: &[&[u8]], tuple_len: usize) -> usize {
     let klen: usize = keys.iter().map(|k| k.len()).sum();
-    align8(FIXED + 2 * keys.len() + klen) + tuple_len
+    FIXED + 2 * keys.len() + klen + tuple_len
 }
 
 /// Writes a record into an allocated block of at least `record_size` bytes.
@@ -39,7 +37,7 @@ pub unsafe fn write(dst: *mut u8, keys: &[&[u8]], null_mask: u16, tuple: *const 
             end += k.len();
             (dst.add(FIXED + 2 * i) as *mut u16).write_unaligned(end as u16);
         }
-        let toff = align8(FIXED + 2 * keys.len() + end);
+        let toff = FIXED + 2 * keys.len() + end;
         std::ptr::copy_nonoverlapping(tuple, dst.add(toff), tuple_len);
     }
 }
@@ -87,7 +85,7 @@ impl Row {
     pub fn tuple_ptr(&self) -> *mut pg_sys::HeapTupleHeaderData {
         let n = self.nkeys();
         let klen = if n == 0 { 0 } else { self.key_end(n - 1) };
-        unsafe { self.0.add(align8(FIXED + 2 * n + klen)) as *mut pg_sys::HeapTupleHeaderData }
+        unsafe { self.0.add(FIXED + 2 * n + klen) as *mut pg_sys::HeapTupleHeaderData }
     }
 
     /// A HeapTupleData pointing into shared memory (copy it before releasing the lock).

@@ -538,7 +538,10 @@ pub fn pk_names(def: &CacheDef) -> String {
 /// The primary key of a stored row, as text, for messages.
 pub fn pk_text(def: &CacheDef, r: u64) -> String {
     let row = Row::at(r);
+    // stored tuples are unaligned: deform an aligned copy
     let mut tup = row.heap_tuple();
+    let copy = unsafe { pg_sys::heap_copytuple(&mut tup) };
+    let mut tup = unsafe { *copy };
     let n = def.columns.len();
     let mut vals = vec![Datum::from(0usize); n];
     let mut nulls = vec![false; n];
