@@ -18,3 +18,16 @@ macro_rules! fail_detail {
         { unreachable!() }
     }};
 }
+
+/// Declares the V1 calling-convention record PostgreSQL looks up for a C function
+/// (`PG_FUNCTION_INFO_V1`): `finfo_v1!(pg_finfo_<symbol>);`.
+#[macro_export]
+macro_rules! finfo_v1 {
+    ($name:ident) => {
+        #[no_mangle]
+        pub extern "C" fn $name() -> &'static pgrx::pg_sys::Pg_finfo_record {
+            const V1: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    };
+}

@@ -14,11 +14,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_tablecache_invalidate() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::finfo_v1!(pg_finfo_tablecache_invalidate);
 
 #[no_mangle]
 #[pg_guard]
@@ -37,11 +33,7 @@ pub unsafe extern "C-unwind" fn tablecache_invalidate(fcinfo: pg_sys::FunctionCa
     Datum::from(0usize)
 }
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_tablecache_invalidate_range() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::finfo_v1!(pg_finfo_tablecache_invalidate_range);
 
 #[no_mangle]
 #[pg_guard]
@@ -183,11 +175,7 @@ unsafe fn add_tuplestore(def: &CacheDef, ixp: usize, attnums: &[i32], rel_td: pg
     }
 }
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_tablecache_invalidate_trigger() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::finfo_v1!(pg_finfo_tablecache_invalidate_trigger);
 
 #[no_mangle]
 #[pg_guard]

@@ -68,11 +68,7 @@ fn opt_bound(def: &CacheDef, ixp: usize, a: &Args, i: usize, what: &str) -> Opti
     a.opt(i).map(|(d, t)| args::bound_for(def, &def.indexes[ixp], d, t, true, what, false))
 }
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_tablecache_get() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::finfo_v1!(pg_finfo_tablecache_get);
 
 #[no_mangle]
 #[pg_guard]
@@ -115,11 +111,7 @@ pub unsafe extern "C-unwind" fn tablecache_get(fcinfo: pg_sys::FunctionCallInfo)
     }
 }
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_tablecache_range() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::finfo_v1!(pg_finfo_tablecache_range);
 
 #[no_mangle]
 #[pg_guard]
@@ -162,11 +154,7 @@ pub unsafe extern "C-unwind" fn tablecache_range(fcinfo: pg_sys::FunctionCallInf
     Datum::from(0usize)
 }
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_tablecache_covers() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::finfo_v1!(pg_finfo_tablecache_covers);
 
 #[no_mangle]
 #[pg_guard]

@@ -55,11 +55,7 @@ fn set_window_from_args(fcinfo: pg_sys::FunctionCallInfo, mode: window::Mode) ->
     Datum::from(n)
 }
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_tablecache_load() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::finfo_v1!(pg_finfo_tablecache_load);
 
 #[no_mangle]
 #[pg_guard]
@@ -67,11 +63,7 @@ pub unsafe extern "C-unwind" fn tablecache_load(fcinfo: pg_sys::FunctionCallInfo
     set_window_from_args(fcinfo, window::Mode::Load)
 }
 
-#[no_mangle]
-pub extern "C" fn pg_finfo_tablecache_adjust() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::finfo_v1!(pg_finfo_tablecache_adjust);
 
 #[no_mangle]
 #[pg_guard]
