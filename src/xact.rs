@@ -97,7 +97,7 @@ pub fn add(cache_id: i64, cache_name: &str, version: i64, inval: Inval) {
         }
         if inval.is_all() || n > BULK_LIMIT {
             l.all.insert(cache_id, level);
-            l.invals.push(LocalInval { cache_id, level, inval: Inval { index: String::new(), lo: None, hi: None, hi_inclusive: false } });
+            l.invals.push(LocalInval { cache_id, level, inval: Inval::all() });
             return;
         }
         let point = inval.hi_inclusive && inval.lo.as_ref().map(|b| &b.key) == inval.hi.as_ref().map(|b| &b.key);

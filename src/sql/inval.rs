@@ -14,22 +14,28 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
+/// The cache and index an explicit invalidation names (owner only).
+fn target(a: &Args) -> (Rc<CacheDef>, String, usize) {
+    shmem::header();
+    let def = catalog::lookup_by_name(&a.text(0, "cache"));
+    def.check_owner("invalidate it");
+    let index = a.text(1, "index");
+    let ixp = def.index_pos(&index);
+    (def, index, ixp)
+}
+
 crate::finfo_v1!(pg_finfo_tablecache_invalidate);
 
 #[no_mangle]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn tablecache_invalidate(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
     let a = Args(fcinfo);
-    shmem::header();
-    let def = catalog::lookup_by_name(&a.text(0, "cache"));
-    def.check_owner("invalidate it");
-    let index = a.text(1, "index");
-    let ixp = def.index_pos(&index);
+    let (def, index, ixp) = target(&a);
     let Some((d, t)) = a.opt(2) else {
         fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "key to invalidate in cache \"{}\" must not be NULL", def.name);
     };
     let key = args::bound_for(&def, &def.indexes[ixp], d, t, true, "key", true);
-    xact::add(def.id, &def.name, def.version, Inval { index, lo: Some(key.clone()), hi: Some(key), hi_inclusive: true });
+    xact::add(def.id, &def.name, def.version, Inval::point(index, key));
     Datum::from(0usize)
 }
 
@@ -39,11 +45,7 @@ crate::finfo_v1!(pg_finfo_tablecache_invalidate_range);
 #[pg_guard]
 pub unsafe extern "C-unwind" fn tablecache_invalidate_range(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
     let a = Args(fcinfo);
-    shmem::header();
-    let def = catalog::lookup_by_name(&a.text(0, "cache"));
-    def.check_owner("invalidate it");
-    let index = a.text(1, "index");
-    let ixp = def.index_pos(&index);
+    let (def, index, ixp) = target(&a);
     let bound = |i: usize, what: &str| a.opt(i).map(|(d, t)| args::bound_for(&def, &def.indexes[ixp], d, t, true, what, true));
     let ge = bound(2, "ge");
     let lt = bound(3, "lt");
@@ -154,7 +156,7 @@ unsafe fn key_of(def: &CacheDef, ixp: usize, attnums: &[i32], td: pg_sys::TupleD
 }
 
 fn add_point(def: &CacheDef, ixp: usize, b: Bound) {
-    xact::add(def.id, &def.name, def.version, Inval { index: def.indexes[ixp].name.clone(), lo: Some(b.clone()), hi: Some(b), hi_inclusive: true });
+    xact::add(def.id, &def.name, def.version, Inval::point(def.indexes[ixp].name.clone(), b));
 }
 
 unsafe fn add_tuplestore(def: &CacheDef, ixp: usize, attnums: &[i32], rel_td: pg_sys::TupleDesc, ts: *mut pg_sys::Tuplestorestate) {
@@ -198,7 +200,7 @@ pub unsafe extern "C-unwind" fn tablecache_invalidate_trigger(fcinfo: pg_sys::Fu
         let rel_td = (*(*td).tg_relation).rd_att;
         let op = ev & pg_sys::TRIGGER_EVENT_OPMASK;
         if op == pg_sys::TRIGGER_EVENT_TRUNCATE {
-            xact::add(def.id, &def.name, def.version, Inval { index: String::new(), lo: None, hi: None, hi_inclusive: false });
+            xact::add(def.id, &def.name, def.version, Inval::all());
         } else if ev & pg_sys::TRIGGER_EVENT_ROW != 0 {
             let first = (*td).tg_trigtuple;
             if let Some(b) = key_of(&def, ixp, &attnums, rel_td, first) {
@@ -213,7 +215,7 @@ pub unsafe extern "C-unwind" fn tablecache_invalidate_trigger(fcinfo: pg_sys::Fu
             // statement level: transition tables when declared, else everything
             let (old, new) = ((*td).tg_oldtable, (*td).tg_newtable);
             if old.is_null() && new.is_null() {
-                xact::add(def.id, &def.name, def.version, Inval { index: String::new(), lo: None, hi: None, hi_inclusive: false });
+                xact::add(def.id, &def.name, def.version, Inval::all());
             } else {
                 for ts in [old, new] {
                     if !ts.is_null() {

@@ -24,6 +24,16 @@ pub struct Inval {
 }
 
 impl Inval {
+    /// The rows whose key (or key prefix) equals `key`.
+    pub fn point(index: String, key: Bound) -> Inval {
+        Inval { index, lo: Some(key.clone()), hi: Some(key), hi_inclusive: true }
+    }
+
+    /// Everything the cache holds (TRUNCATE, bulk statements).
+    pub fn all() -> Inval {
+        Inval { index: String::new(), lo: None, hi: None, hi_inclusive: false }
+    }
+
     pub fn is_all(&self) -> bool {
         self.index.is_empty()
     }
