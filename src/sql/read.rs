@@ -55,6 +55,9 @@ pub fn covered_point(slot: &Slot, def: &CacheDef, ixp: usize, key: &[u8]) -> boo
     slot.window_index as usize == ixp && sql_in_range(key, wge, wlt, &def.indexes[ixp].layout)
 }
 
+/// How many rows ahead of the copy a range scan asks for.
+const PREFETCH_AHEAD: usize = 8;
+
 fn count(def: &CacheDef, hit: bool) {
     let i = match store::find_slot(def) {
         Some(i) => i,
@@ -135,7 +138,13 @@ pub unsafe extern "C-unwind" fn tablecache_range(fcinfo: pg_sys::FunctionCallInf
                 let layout = &def.indexes[ixp].layout;
                 let s = gk.map_or(0, |k| g.slot.lower_bound(ixp, k));
                 let e = lk.map_or(arr.len(), |k| g.slot.lower_bound(ixp, k));
-                for &r in &arr[s..e.max(s)] {
+                let hit = &arr[s..e.max(s)];
+                hit.iter().take(PREFETCH_AHEAD).for_each(|&r| Row::prefetch(r));
+                for (n, &r) in hit.iter().enumerate() {
+                    // rows of one range lie apart in the arena: keep a few fetches in flight
+                    if let Some(&ahead) = hit.get(n + PREFETCH_AHEAD) {
+                        Row::prefetch(ahead);
+                    }
                     let row = Row::at(r);
                     if row.has_null(ixp) && !sql_in_range(row.key(ixp), gk, lk, layout) {
                         continue;

@@ -357,13 +357,14 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
         }
         let nf = index::fence_count(total);
-        let foff = if nf == 0 { 0 } else { stage_alloc(def, nf * 8) };
+        let fsize = nf * std::mem::size_of::<index::Fence>();
+        let foff = if nf == 0 { 0 } else { stage_alloc(def, fsize) };
         if nf > 0 {
-            let f = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(foff) as *mut u64, nf) };
+            let f = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(foff) as *mut index::Fence, nf) };
             index::build_fences(out, |e| index::key_prefix(Row::at(e).key(j)), f);
         }
         arrays.push((off, total as u64, foff));
-        index_bytes += (total * 8 + nf * 8) as u64;
+        index_bytes += (total * 8 + fsize) as u64;
     }
     let window_ge = ge.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
     let window_lt = lt.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
