@@ -65,42 +65,59 @@ pub fn merge_into(
     Ok(())
 }
 
-/// [`merge_into`] for a large `old` and a small `add`: each `add` entry finds its place by
-/// binary search, and the runs of `old` between are copied without comparisons (a window that
-/// slides a little merges in O(add · log old) comparisons instead of O(old)). Same contract.
-pub fn merge_gallop(
+/// [`merge_into`] for a large `old` and small batches, in time proportional to the batches
+/// rather than to `old` (a window that slides a little must not touch every cached row): the
+/// entries at positions `skip` (sorted, unique) of `old` are left out and each `add` entry
+/// (sorted, unique) finds its place by a binary search inside `locate(a)`, a range of positions
+/// of `old` known to hold its lower bound (from the fences; `(0, old.len())` always works). The
+/// runs of `old` between are copied whole, without comparisons. Same contract as `merge_into`:
+/// `out` must be exactly `old.len() - skip.len() + add.len()` long, and an `add` entry equal to
+/// a kept `old` entry is `Err((old_entry, add_entry))`.
+pub fn merge_sparse(
     old: &[u64],
-    mut keep: impl FnMut(u64) -> bool,
+    skip: &[usize],
     add: &[u64],
     mut cmp: impl FnMut(u64, u64) -> Ordering,
+    mut locate: impl FnMut(u64) -> (usize, usize),
     out: &mut [u64],
 ) -> Result<(), (u64, u64)> {
-    let mut n = 0;
-    let mut cur = 0;
-    let push = |out: &mut [u64], n: &mut usize, e: u64| {
-        assert!(*n < out.len(), "merge_gallop: out shorter than kept + add");
-        out[*n] = e;
-        *n += 1;
-    };
-    for &a in add {
-        let pos = cur + old[cur..].partition_point(|&e| cmp(e, a) == Ordering::Less);
-        for &e in &old[cur..pos] {
-            if keep(e) {
-                push(out, &mut n, e);
+    assert_eq!(old.len() - skip.len() + add.len(), out.len(), "merge_sparse: wrong output length");
+    let (mut n, mut cur, mut si) = (0usize, 0usize, 0usize);
+    // copies old[cur..pos] to out, leaving out the skipped positions
+    let copy_upto = |out: &mut [u64], pos: usize, n: &mut usize, cur: &mut usize, si: &mut usize| {
+        while *cur < pos {
+            let stop = if *si < skip.len() && skip[*si] < pos { skip[*si] } else { pos };
+            let run = stop - *cur;
+            out[*n..*n + run].copy_from_slice(&old[*cur..stop]);
+            *n += run;
+            *cur = stop;
+            if stop < pos {
+                *cur += 1;
+                *si += 1;
             }
         }
-        if pos < old.len() && cmp(old[pos], a) == Ordering::Equal && keep(old[pos]) {
+    };
+    for &a in add {
+        // Batches are often runs (the newest hour of a time index): the place of the previous
+        // entry, checked first, is then the place of this one too.
+        let pos = if cur == old.len() || cmp(old[cur], a) != Ordering::Less {
+            cur
+        } else {
+            let (lo, hi) = locate(a);
+            let lo = lo.max(cur + 1).min(old.len());
+            let hi = hi.min(old.len()).max(lo);
+            lo + old[lo..hi].partition_point(|&e| cmp(e, a) == Ordering::Less)
+        };
+        copy_upto(out, pos, &mut n, &mut cur, &mut si);
+        let skipped = si < skip.len() && skip[si] == pos;
+        if pos < old.len() && !skipped && cmp(old[pos], a) == Ordering::Equal {
             return Err((old[pos], a));
         }
-        push(out, &mut n, a);
-        cur = pos;
+        out[n] = a;
+        n += 1;
     }
-    for &e in &old[cur..] {
-        if keep(e) {
-            push(out, &mut n, e);
-        }
-    }
-    assert_eq!(n, out.len(), "merge_gallop: out longer than kept + add");
+    copy_upto(out, old.len(), &mut n, &mut cur, &mut si);
+    debug_assert_eq!(n, out.len());
     Ok(())
 }
 
@@ -164,10 +181,18 @@ pub fn fence_count(len: usize) -> usize {
 }
 
 /// Fills `out` (length `fence_count(entries.len())`) with the key prefix of every
-/// `FENCE_STRIDE`-th entry.
-pub fn build_fences(entries: &[u64], mut prefix: impl FnMut(u64) -> Fence, out: &mut [Fence]) {
-    for (j, f) in out.iter_mut().enumerate() {
-        *f = prefix(entries[j * FENCE_STRIDE]);
+/// `FENCE_STRIDE`-th entry. `prefetch(e)` is called a few fences ahead of `prefix(e)`, so that
+/// the caller can start fetching rows that lie far apart in memory.
+pub fn build_fences(entries: &[u64], mut prefix: impl FnMut(u64) -> Fence, mut prefetch: impl FnMut(u64), out: &mut [Fence]) {
+    const AHEAD: usize = 8;
+    for j in 0..out.len().min(AHEAD) {
+        prefetch(entries[j * FENCE_STRIDE]);
+    }
+    for j in 0..out.len() {
+        if j + AHEAD < out.len() {
+            prefetch(entries[(j + AHEAD) * FENCE_STRIDE]);
+        }
+        out[j] = prefix(entries[j * FENCE_STRIDE]);
     }
 }
 
@@ -215,7 +240,7 @@ mod tests {
                 .collect();
             v.sort_unstable();
             let mut f = vec![[0; 2]; fence_count(len)];
-            build_fences(&v, |e| [e / 7, e % 7], &mut f);
+            build_fences(&v, |e| [e / 7, e % 7], |_| {}, &mut f);
             for probe in 0..520u64 {
                 let want = lower_bound(&v, |e| e.cmp(&probe));
                 let got = lower_bound_fenced(&v, &f, [probe / 7, probe % 7], |e| e.cmp(&probe));
@@ -230,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn gallop_merges_like_merge_into() {
+    fn sparse_merges_like_merge_into() {
         let mut rng = 0x2545f4914f6cdd1du64;
         let mut next = || {
             rng ^= rng << 13;
@@ -238,7 +263,7 @@ mod tests {
             rng ^= rng << 17;
             rng
         };
-        for _ in 0..300 {
+        for round in 0..400 {
             let mut old: Vec<u64> = (0..next() % 300).map(|_| next() % 1000 * 2).collect();
             old.sort_unstable();
             old.dedup();
@@ -247,18 +272,22 @@ mod tests {
             add.dedup();
             let drop_mod = next() % 5 + 2;
             let keep = |e: u64| e % drop_mod != 0;
+            let skip: Vec<usize> = (0..old.len()).filter(|&p| !keep(old[p])).collect();
             let want = merge_vec(&old, keep, &add, |a, b| a.cmp(&b)).unwrap();
+            // half the rounds locate through fences, half search everything
+            let mut f = vec![[0; 2]; fence_count(old.len())];
+            build_fences(&old, |e| [e / 16, 0], |_| {}, &mut f);
+            let locate = |a: u64| if round % 2 == 0 { (0, old.len()) } else { fence_window(&f, old.len(), [a / 16, 0]) };
             let mut got = vec![0; want.len()];
-            merge_gallop(&old, keep, &add, |a, b| a.cmp(&b), &mut got).unwrap();
+            merge_sparse(&old, &skip, &add, |a, b| a.cmp(&b), locate, &mut got).unwrap();
             assert_eq!(got, want);
-            // an equal pair is a conflict unless the old one is dropped
+            // an equal pair is a conflict unless the old one is skipped
             if let (Some(&o), false) = (old.first(), add.is_empty()) {
                 let mut clash = add.clone();
                 clash.push(o);
                 clash.sort_unstable();
-                let kept = old.iter().filter(|&&e| keep(e)).count();
-                let mut out = vec![0; kept + clash.len()];
-                let r = merge_gallop(&old, keep, &clash, |a, b| a.cmp(&b), &mut out);
+                let mut out = vec![0; old.len() - skip.len() + clash.len()];
+                let r = merge_sparse(&old, &skip, &clash, |a, b| a.cmp(&b), locate, &mut out);
                 assert_eq!(r.is_err(), keep(o));
             }
         }

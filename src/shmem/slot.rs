@@ -184,23 +184,30 @@ impl Slot {
         unsafe { std::slice::from_raw_parts(super::ptr(ix.fences) as *const Fence, n) }
     }
 
+    /// The positions `[lo, hi)` of index `i` that hold the first entry `>= key`, narrowed by
+    /// the fences, with the rows of a narrow block already being fetched. Valid for the index's
+    /// full order too (key, then primary key), as fences only compare key prefixes.
+    #[inline]
+    pub fn fence_block(&self, i: usize, key: &[u8]) -> (usize, usize) {
+        let arr = self.index_entries(i);
+        let fences = self.index_fences(i);
+        if fences.is_empty() {
+            return (0, arr.len());
+        }
+        let (lo, hi) = index::fence_window(fences, arr.len(), index::key_prefix(key));
+        // The rows of a block lie anywhere in the arena: asking for all of them at once costs
+        // about one memory latency instead of one per step of the binary search.
+        if hi - lo <= 2 * index::FENCE_STRIDE {
+            arr[lo..hi].iter().for_each(|&e| Row::prefetch(e));
+        }
+        (lo, hi)
+    }
+
     /// First position of index `i` whose key is `>= key` (index key bytes only).
     #[inline]
     pub fn lower_bound(&self, i: usize, key: &[u8]) -> usize {
-        let arr = self.index_entries(i);
-        let fences = self.index_fences(i);
-        let cmp = |e: u64| Row::at(e).key(i).cmp(key);
-        if fences.is_empty() {
-            return index::lower_bound(arr, cmp);
-        }
-        let (lo, hi) = index::fence_window(fences, arr.len(), index::key_prefix(key));
-        let block = &arr[lo..hi];
-        // The rows of a block lie anywhere in the arena: asking for all of them at once costs
-        // about one memory latency instead of one per step of the binary search.
-        if block.len() <= 2 * index::FENCE_STRIDE {
-            block.iter().for_each(|&e| Row::prefetch(e));
-        }
-        lo + index::lower_bound(block, cmp)
+        let (lo, hi) = self.fence_block(i, key);
+        lo + index::lower_bound(&self.index_entries(i)[lo..hi], |e| Row::at(e).key(i).cmp(key))
     }
 
     pub fn index_entries(&self, i: usize) -> &'static [u64] {

@@ -348,8 +348,35 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         let off = stage_alloc(def, (total * 8).max(8));
         let out = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(off) as *mut u64, total) };
         let old_j: &[u64] = if loaded { s.index_entries(j) } else { &[] };
-        let merged = if add.len() * 16 < old_j.len() {
-            index::merge_gallop(old_j, keep, &add, |a, b| rows::cmp_rows(j, a, b), out)
+        let merged = if (add.len() + drop.len()) * 16 < old_j.len() {
+            // A small change: find the leaving rows' positions and the new rows' places by
+            // searches, and copy the runs between, rather than test every old entry.
+            // Leaving rows usually stand together (the oldest hour): one search finds a row,
+            // and its neighbours in the set join it without another.
+            let mut skip = Vec::with_capacity(drop.len());
+            let mut found = OffsetSet::default();
+            for &r in &drop {
+                if found.contains(&r) {
+                    continue;
+                }
+                let (lo, hi) = s.fence_block(j, Row::at(r).key(j));
+                let p = lo + index::lower_bound(&old_j[lo..hi], |e| rows::cmp_rows(j, e, r));
+                if old_j.get(p) != Some(&r) {
+                    fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
+                }
+                let (mut a, mut b) = (p, p + 1);
+                while a > 0 && drop.contains(&old_j[a - 1]) {
+                    a -= 1;
+                }
+                while b < old_j.len() && drop.contains(&old_j[b]) {
+                    b += 1;
+                }
+                skip.extend(a..b);
+                found.extend(&old_j[a..b]);
+            }
+            skip.sort_unstable();
+            let locate = |a: u64| s.fence_block(j, Row::at(a).key(j));
+            index::merge_sparse(old_j, &skip, &add, |a, b| rows::cmp_rows(j, a, b), locate, out)
         } else {
             index::merge_into(old_j, keep, &add, |a, b| rows::cmp_rows(j, a, b), out)
         };
@@ -361,7 +388,7 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         let foff = if nf == 0 { 0 } else { stage_alloc(def, fsize) };
         if nf > 0 {
             let f = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(foff) as *mut index::Fence, nf) };
-            index::build_fences(out, |e| index::key_prefix(Row::at(e).key(j)), f);
+            index::build_fences(out, |e| index::key_prefix(Row::at(e).key(j)), Row::prefetch, f);
         }
         arrays.push((off, total as u64, foff));
         index_bytes += (total * 8 + fsize) as u64;
