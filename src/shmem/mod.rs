@@ -110,14 +110,16 @@ static mut ARENA_BASE: *mut u8 = std::ptr::null_mut();
 static mut PREV_REQUEST_HOOK: pg_sys::shmem_request_hook_type = None;
 static mut PREV_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
 
-fn align8(n: usize) -> usize {
-    (n + 7) & !7
+/// Sections start on cache lines (PostgreSQL hands out cache-line aligned shared memory):
+/// slots hold per-stripe counters that must not share one.
+fn align64(n: usize) -> usize {
+    (n + 63) & !63
 }
 
 fn layout() -> (usize, usize, usize) {
     let max = guc::MAX_CACHES.get().max(1) as usize;
-    let header = align8(std::mem::size_of::<Header>());
-    let slots = align8(std::mem::size_of::<Slot>() * max);
+    let header = align64(std::mem::size_of::<Header>());
+    let slots = align64(std::mem::size_of::<Slot>() * max);
     let arena = (guc::MEMORY_MB.get().max(1) as usize) * 1024 * 1024;
     (header, slots, arena)
 }

@@ -56,8 +56,6 @@ pub struct PendingEntry {
 
 #[repr(C)]
 pub struct Counters {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
     pub refreshes: AtomicU64,
     pub invalidations: AtomicU64,
     pub loads: AtomicU64,
@@ -66,24 +64,14 @@ pub struct Counters {
     pub rows_expired: AtomicU64,
 }
 
-impl Counters {
-    pub fn all(&self) -> [&AtomicU64; 8] {
-        [
-            &self.hits,
-            &self.misses,
-            &self.refreshes,
-            &self.invalidations,
-            &self.loads,
-            &self.adjustments,
-            &self.rows_loaded,
-            &self.rows_expired,
-        ]
-    }
-    pub fn reset(&self) {
-        for c in self.all() {
-            c.store(0, Ordering::Relaxed);
-        }
-    }
+/// Stripes of the read counters: every read bumps one, and backends on other CPUs bumping the
+/// same cache line would pass it back and forth on every lookup.
+pub const READ_STRIPES: usize = 8;
+
+#[repr(C, align(64))]
+pub struct ReadCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
 }
 
 #[repr(C)]
@@ -127,9 +115,45 @@ pub struct Slot {
     pub progress_done: AtomicU64,
     pub progress_expected: AtomicU64,
     pub counters: Counters,
+    pub reads: [ReadCounters; READ_STRIPES],
 }
 
 impl Slot {
+    /// This backend's stripe of the read counters.
+    #[inline]
+    pub fn my_reads(&self) -> &ReadCounters {
+        let id = unsafe { pg_sys::MyBackendId };
+        let n = if id > 0 { id as usize } else { (unsafe { pg_sys::MyProcPid }) as usize };
+        &self.reads[n % READ_STRIPES]
+    }
+
+    /// hits, misses, refreshes, invalidations, loads, adjustments, rows_loaded, rows_expired
+    pub fn counter_values(&self) -> [u64; 8] {
+        let sum = |f: fn(&ReadCounters) -> &AtomicU64| self.reads.iter().map(|r| f(r).load(Ordering::Relaxed)).sum();
+        let c = &self.counters;
+        [
+            sum(|r| &r.hits),
+            sum(|r| &r.misses),
+            c.refreshes.load(Ordering::Relaxed),
+            c.invalidations.load(Ordering::Relaxed),
+            c.loads.load(Ordering::Relaxed),
+            c.adjustments.load(Ordering::Relaxed),
+            c.rows_loaded.load(Ordering::Relaxed),
+            c.rows_expired.load(Ordering::Relaxed),
+        ]
+    }
+
+    pub fn reset_counters(&self) {
+        let c = &self.counters;
+        for a in [&c.refreshes, &c.invalidations, &c.loads, &c.adjustments, &c.rows_loaded, &c.rows_expired] {
+            a.store(0, Ordering::Relaxed);
+        }
+        for r in &self.reads {
+            r.hits.store(0, Ordering::Relaxed);
+            r.misses.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// # Safety
     /// `p` points at zeroed shared memory reserved for a slot.
     pub unsafe fn init(p: *mut Slot) {

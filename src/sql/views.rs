@@ -43,7 +43,7 @@ fn slot_info() -> TableIterator<'static, (
             Some((n, g, l)) => (Some(n), show(g), show(l)),
             None => (None, None, None),
         };
-        let counters = s.counters.all().iter().map(|c| c.load(Ordering::Relaxed) as i64).collect();
+        let counters = s.counter_values().iter().map(|&c| c as i64).collect();
         let writer = s.writer_pid.load(Ordering::Relaxed);
         out.push((
             s.cache_id,
@@ -84,8 +84,8 @@ fn reset_stats() {
     for n in names {
         if let Some(def) = catalog::try_lookup_by_name(&n) {
             let owner = unsafe { pg_sys::superuser() || pg_sys::has_privs_of_role(pg_sys::GetUserId(), def.owner) };
-            if let (true, Some(c)) = (owner, crate::store::counters(&def)) {
-                c.reset();
+            if let (true, Some(i)) = (owner, crate::store::find_slot(&def)) {
+                shmem::slot(i).reset_counters();
             }
         }
     }

@@ -126,7 +126,7 @@ pub fn init_slot(i: usize, cache_id: i64, name: &str, version: i64) {
     s.pending_count = 0;
     s.invalid_all = 0;
     s.writer_pid.store(0, Ordering::Release);
-    s.counters.reset();
+    s.reset_counters();
     s.state = SlotState::Unloaded;
 }
 
@@ -175,10 +175,6 @@ fn try_refresh(def: &CacheDef) -> bool {
     let Some(w) = try_become_writer(def) else { return false };
     let Some((ixp, ge, lt)) = window::current_window(w.slot) else { return false };
     window::write_pass(def, w.slot, ixp, ge, lt, window::Mode::Refresh, false).is_some()
-}
-
-pub fn counters(def: &CacheDef) -> Option<&'static shmem::slot::Counters> {
-    find_slot(def).map(|i| &shmem::slot(i).counters)
 }
 
 // ---------------------------------------------------------------------------------------------
