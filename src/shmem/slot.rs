@@ -199,13 +199,15 @@ impl Slot {
         std::str::from_utf8(&self.window_name[..end]).unwrap_or("?")
     }
 
-    pub fn index_fences(&self, i: usize) -> &'static [Fence] {
+    /// The fences of index `i` and, after them in the same block, their top fences.
+    pub fn index_fences(&self, i: usize) -> (&'static [Fence], &'static [Fence]) {
         let ix = self.indexes[i];
-        let n = tablecache_core::index::fence_count(ix.len as usize);
+        let n = index::fence_count(ix.len as usize);
         if ix.fences == 0 || n == 0 {
-            return &[];
+            return (&[], &[]);
         }
-        unsafe { std::slice::from_raw_parts(super::ptr(ix.fences) as *const Fence, n) }
+        let all = unsafe { std::slice::from_raw_parts(super::ptr(ix.fences) as *const Fence, n + index::top_count(n)) };
+        all.split_at(n)
     }
 
     /// The positions `[lo, hi)` of index `i` that hold the first entry `>= key`, narrowed by
@@ -214,11 +216,11 @@ impl Slot {
     #[inline]
     pub fn fence_block(&self, i: usize, key: &[u8]) -> (usize, usize) {
         let arr = self.index_entries(i);
-        let fences = self.index_fences(i);
+        let (fences, top) = self.index_fences(i);
         if fences.is_empty() {
             return (0, arr.len());
         }
-        let (lo, hi) = index::fence_window(fences, arr.len(), index::key_prefix(key));
+        let (lo, hi) = index::fence_window(fences, top, arr.len(), index::key_prefix(key));
         // The rows of a block lie anywhere in the arena: asking for all of them at once costs
         // about one memory latency instead of one per step of the binary search.
         if hi - lo <= 2 * index::FENCE_STRIDE {

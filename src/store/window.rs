@@ -384,11 +384,14 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
         }
         let nf = index::fence_count(total);
-        let fsize = nf * std::mem::size_of::<index::Fence>();
+        let nt = index::top_count(nf);
+        let fsize = (nf + nt) * std::mem::size_of::<index::Fence>();
         let foff = if nf == 0 { 0 } else { stage_alloc(def, fsize) };
         if nf > 0 {
-            let f = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(foff) as *mut index::Fence, nf) };
+            let all = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(foff) as *mut index::Fence, nf + nt) };
+            let (f, top) = all.split_at_mut(nf);
             index::build_fences(out, |e| index::key_prefix(Row::at(e).key(j)), Row::prefetch, f);
+            index::build_top(f, top);
         }
         arrays.push((off, total as u64, foff));
         index_bytes += (total * 8 + fsize) as u64;
