@@ -71,8 +71,22 @@ fn opt_bound(def: &CacheDef, ixp: usize, a: &Args, i: usize, what: &str) -> Opti
     a.opt(i).map(|(d, t)| args::bound_for(def, &def.indexes[ixp], d, t, true, what, false))
 }
 
+/// The caller's tuplestore, set up with the row type the caller expects when it says (a
+/// function scan does), which spares resolving the polymorphic result type on every call.
+unsafe fn init_materialize(fcinfo: pg_sys::FunctionCallInfo) -> *mut pg_sys::Tuplestorestate {
+    unsafe {
+        let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
+        let expected = !rsinfo.is_null() && (*rsinfo).type_ == pg_sys::NodeTag::T_ReturnSetInfo && !(*rsinfo).expectedDesc.is_null();
+        // without an expected type, InitMaterializedSRF resolves it (or reports the context)
+        pg_sys::InitMaterializedSRF(fcinfo, if expected { pg_sys::MAT_SRF_USE_EXPECTED_DESC as _ } else { 0 });
+        (*rsinfo).setResult
+    }
+}
+
 crate::finfo_v1!(pg_finfo_tablecache_get);
 
+// `get` returns a composite datum, not a set: a function scan accepts the materialize
+// protocol only from set-returning functions, and `get` must stay usable in expressions.
 #[no_mangle]
 #[pg_guard]
 pub unsafe extern "C-unwind" fn tablecache_get(fcinfo: pg_sys::FunctionCallInfo) -> Datum {
@@ -127,9 +141,7 @@ pub unsafe extern "C-unwind" fn tablecache_range(fcinfo: pg_sys::FunctionCallInf
     let ge = opt_bound(&def, ixp, &a, 2, "ge");
     let lt = opt_bound(&def, ixp, &a, 3, "lt");
     args::check_order(&def, &def.indexes[ixp], &ge, &lt);
-    unsafe { pg_sys::InitMaterializedSRF(fcinfo, 0) };
-    let rsinfo = unsafe { (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo };
-    let store = unsafe { (*rsinfo).setResult };
+    let store = unsafe { init_materialize(fcinfo) };
     let (gk, lk) = (ge.as_ref().map(|b| &b.key[..]), lt.as_ref().map(|b| &b.key[..]));
     if guc::enabled() {
         if let Some(g) = store::read(&def) {
