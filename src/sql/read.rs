@@ -151,11 +151,13 @@ pub unsafe extern "C-unwind" fn tablecache_range(fcinfo: pg_sys::FunctionCallInf
                 let s = gk.map_or(0, |k| g.slot.lower_bound(ixp, k));
                 let e = lk.map_or(arr.len(), |k| g.slot.lower_bound(ixp, k));
                 let hit = &arr[s..e.max(s)];
-                hit.iter().take(PREFETCH_AHEAD).for_each(|&r| Row::prefetch(r));
+                // rows of one range lie apart in the arena: keep a few fetches in flight, of
+                // about as many bytes as the cache's average record
+                let rec = (g.slot.row_bytes / g.slot.rows.max(1)).clamp(64, 512) as usize;
+                hit.iter().take(PREFETCH_AHEAD).for_each(|&r| Row::prefetch_bytes(r, rec));
                 for (n, &r) in hit.iter().enumerate() {
-                    // rows of one range lie apart in the arena: keep a few fetches in flight
                     if let Some(&ahead) = hit.get(n + PREFETCH_AHEAD) {
-                        Row::prefetch(ahead);
+                        Row::prefetch_bytes(ahead, rec);
                     }
                     let row = Row::at(r);
                     if row.has_null(ixp) && !sql_in_range(row.key(ixp), gk, lk, layout) {
