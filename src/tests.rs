@@ -816,6 +816,55 @@ mod tests {
         drop_cache("win1_c");
     }
 
+    /// Small slides of a large window take the sparse merge (leaving rows found by search and
+    /// extended to runs, new rows placed by search through the fences; scattered in `by_grp`):
+    /// every index must still hold exactly the window's rows in its order, answered from memory.
+    #[pg_test]
+    fn window_small_slides_keep_every_index_exact() {
+        begin();
+        run("CREATE TABLE win5_t (id int PRIMARY KEY, grp int NOT NULL, ts int NOT NULL, v text)");
+        // grp scatters consecutive ts over the by_grp index; ids run against ts
+        run("INSERT INTO win5_t SELECT i, (i * 7919) % 97, 20000 - i, 'v' || i FROM generate_series(1, 20000) i");
+        run("SELECT tablecache.create_cache('win5_c', 'SELECT id, grp, ts, v FROM win5_t', ARRAY['id'])");
+        run("SELECT tablecache.create_index('win5_c', 'by_ts', ARRAY['ts'])");
+        run("SELECT tablecache.create_index('win5_c', 'by_grp', ARRAY['grp', 'ts'])");
+        assert_eq!(one::<i64>("SELECT tablecache.load('win5_c', 'by_ts', 5000, 15000)"), 10000);
+        let check = |lo: i32, hi: i32| {
+            assert_hit("win5_c", || {
+                same(
+                    &format!("SELECT array_agg(id) FROM tablecache.range(NULL::win5_c, 'by_ts', {lo}, {hi})"),
+                    &format!("SELECT array_agg(id ORDER BY ts) FROM win5_t WHERE ts >= {lo} AND ts < {hi}"),
+                )
+            });
+            let by_grp = counted("win5_c", || {
+                same(
+                    &format!("SELECT array_agg(r.id) FROM generate_series(0, 96) g,
+                                LATERAL tablecache.range(NULL::win5_c, 'by_grp', ROW(g, {lo}), ROW(g, {hi})) r"),
+                    &format!("SELECT array_agg(id ORDER BY grp, ts) FROM win5_t WHERE ts >= {lo} AND ts < {hi}"),
+                )
+            });
+            assert_eq!(by_grp, (97, 0), "every by_grp range from memory");
+            // the primary key index holds the same rows: every one found by get
+            let by_pk = counted("win5_c", || {
+                same(
+                    &format!("SELECT count(*) FROM win5_t t WHERE t.ts >= {lo} AND t.ts < {hi}
+                                AND (tablecache.get(NULL::win5_c, t.id)).v = t.v"),
+                    &format!("SELECT {}", hi - lo),
+                )
+            });
+            assert_eq!(by_pk, ((hi - lo) as i64, 0), "every get from memory");
+        };
+        let (mut lo, mut hi) = (5000, 15000);
+        for step in [40i32, 40, 40, -30, -30, 200, -200, 7] {
+            lo += step;
+            hi += step;
+            assert_eq!(one::<i64>(&format!("SELECT tablecache.adjust('win5_c', 'by_ts', {lo}, {hi})")), step.abs() as i64);
+            assert_eq!(rows("win5_c"), 10000);
+            check(lo, hi);
+        }
+        drop_cache("win5_c");
+    }
+
     /// A window on a secondary index, moved to another index.
     #[pg_test]
     fn window_adjust_between_indexes() {

@@ -68,8 +68,9 @@ pub fn merge_into(
 /// [`merge_into`] for a large `old` and small batches, in time proportional to the batches
 /// rather than to `old` (a window that slides a little must not touch every cached row): the
 /// entries at positions `skip` (sorted, unique) of `old` are left out and each `add` entry
-/// (sorted, unique) finds its place by a binary search inside `locate(a)`, a range of positions
-/// of `old` known to hold its lower bound (from the fences; `(0, old.len())` always works). The
+/// (sorted, unique) finds its place by a binary search inside `locate(k, add[k])`, a range of
+/// positions of `old` known to hold its lower bound (from the fences, or the exact place as
+/// `(p, p)`; `(0, old.len())` always works). The
 /// runs of `old` between are copied whole, without comparisons. Same contract as `merge_into`:
 /// `out` must be exactly `old.len() - skip.len() + add.len()` long, and an `add` entry equal to
 /// a kept `old` entry is `Err((old_entry, add_entry))`.
@@ -78,7 +79,7 @@ pub fn merge_sparse(
     skip: &[usize],
     add: &[u64],
     mut cmp: impl FnMut(u64, u64) -> Ordering,
-    mut locate: impl FnMut(u64) -> (usize, usize),
+    mut locate: impl FnMut(usize, u64) -> (usize, usize),
     out: &mut [u64],
 ) -> Result<(), (u64, u64)> {
     assert_eq!(old.len() - skip.len() + add.len(), out.len(), "merge_sparse: wrong output length");
@@ -97,13 +98,13 @@ pub fn merge_sparse(
             }
         }
     };
-    for &a in add {
+    for (k, &a) in add.iter().enumerate() {
         // Batches are often runs (the newest hour of a time index): the place of the previous
         // entry, checked first, is then the place of this one too.
         let pos = if cur == old.len() || cmp(old[cur], a) != Ordering::Less {
             cur
         } else {
-            let (lo, hi) = locate(a);
+            let (lo, hi) = locate(k, a);
             let lo = lo.max(cur + 1).min(old.len());
             let hi = hi.min(old.len()).max(lo);
             lo + old[lo..hi].partition_point(|&e| cmp(e, a) == Ordering::Less)
@@ -303,10 +304,19 @@ mod tests {
             let keep = |e: u64| e % drop_mod != 0;
             let skip: Vec<usize> = (0..old.len()).filter(|&p| !keep(old[p])).collect();
             let want = merge_vec(&old, keep, &add, |a, b| a.cmp(&b)).unwrap();
-            // half the rounds locate through fences, half search everything
             let mut f = vec![[0; 2]; fence_count(old.len())];
             build_fences(&old, |e| [e / 16, 0], |_| {}, &mut f);
-            let locate = |a: u64| if round % 2 == 0 { (0, old.len()) } else { fence_window(&f, &[], old.len(), [a / 16, 0]) };
+            // each round locates one way: search everything, through fences, or the exact place
+            let locator = |add: &[u64]| {
+                let exact: Vec<usize> = add.iter().map(|&a| lower_bound(&old, |e| e.cmp(&a))).collect();
+                let (f, n) = (&f, old.len());
+                move |k: usize, a: u64| match round % 3 {
+                    0 => (0, n),
+                    1 => fence_window(f, &[], n, [a / 16, 0]),
+                    _ => (exact[k], exact[k]),
+                }
+            };
+            let locate = locator(&add);
             let mut got = vec![0; want.len()];
             merge_sparse(&old, &skip, &add, |a, b| a.cmp(&b), locate, &mut got).unwrap();
             assert_eq!(got, want);
@@ -316,7 +326,7 @@ mod tests {
                 clash.push(o);
                 clash.sort_unstable();
                 let mut out = vec![0; old.len() - skip.len() + clash.len()];
-                let r = merge_sparse(&old, &skip, &clash, |a, b| a.cmp(&b), locate, &mut out);
+                let r = merge_sparse(&old, &skip, &clash, |a, b| a.cmp(&b), locator(&clash), &mut out);
                 assert_eq!(r.is_err(), keep(o));
             }
         }

@@ -164,6 +164,9 @@ impl std::hash::Hasher for OffsetHasher {
     }
 }
 
+/// Searches run side by side in a small index update (see `Slot::positions_of`).
+const SEARCH_BATCH: usize = 8;
+
 type OffsetSet = HashSet<u64, std::hash::BuildHasherDefault<OffsetHasher>>;
 
 /// `[a, b)` minus `[c, d)` on one index, as at most two half-open ranges (None: unbounded).
@@ -351,31 +354,46 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         let merged = if (add.len() + drop.len()) * 16 < old_j.len() {
             // A small change: find the leaving rows' positions and the new rows' places by
             // searches, and copy the runs between, rather than test every old entry.
-            // Leaving rows usually stand together (the oldest hour): one search finds a row,
-            // and its neighbours in the set join it without another.
+            // Leaving rows usually stand together (the oldest hour): a search finds a row, and
+            // its neighbours in the set join it without one. Scattered ones are searched for a
+            // few at a time, their memory fetches overlapped.
             let mut skip = Vec::with_capacity(drop.len());
             let mut found = OffsetSet::default();
-            for &r in &drop {
-                if found.contains(&r) {
-                    continue;
+            let mut batch = Vec::with_capacity(SEARCH_BATCH);
+            let mut pending = drop.iter().copied().peekable();
+            while pending.peek().is_some() {
+                batch.clear();
+                batch.extend(pending.by_ref().filter(|r| !found.contains(r)).take(SEARCH_BATCH));
+                for (&r, p) in batch.iter().zip(s.positions_of(j, &batch)) {
+                    if found.contains(&r) {
+                        continue; // joined a run found earlier in this batch
+                    }
+                    if old_j.get(p) != Some(&r) {
+                        fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
+                    }
+                    let (mut a, mut b) = (p, p + 1);
+                    while a > 0 && drop.contains(&old_j[a - 1]) {
+                        a -= 1;
+                    }
+                    while b < old_j.len() && drop.contains(&old_j[b]) {
+                        b += 1;
+                    }
+                    skip.extend(a..b);
+                    found.extend(&old_j[a..b]);
                 }
-                let (lo, hi) = s.fence_block(j, Row::at(r).key(j));
-                let p = lo + index::lower_bound(&old_j[lo..hi], |e| rows::cmp_rows(j, e, r));
-                if old_j.get(p) != Some(&r) {
-                    fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
-                }
-                let (mut a, mut b) = (p, p + 1);
-                while a > 0 && drop.contains(&old_j[a - 1]) {
-                    a -= 1;
-                }
-                while b < old_j.len() && drop.contains(&old_j[b]) {
-                    b += 1;
-                }
-                skip.extend(a..b);
-                found.extend(&old_j[a..b]);
             }
             skip.sort_unstable();
-            let locate = |a: u64| s.fence_block(j, Row::at(a).key(j));
+            // new rows' places, searched for a batch at a time when asked (a run of new rows
+            // asks once: the merge places the rest of it by one comparison each)
+            let (mut from, mut places) = (0usize, Vec::new());
+            let locate = |k: usize, _a: u64| {
+                if k < from || k >= from + places.len() {
+                    from = k;
+                    places = s.positions_of(j, &add[k..(k + SEARCH_BATCH).min(add.len())]);
+                }
+                let p = places[k - from];
+                (p, p)
+            };
             index::merge_sparse(old_j, &skip, &add, |a, b| rows::cmp_rows(j, a, b), locate, out)
         } else {
             index::merge_into(old_j, keep, &add, |a, b| rows::cmp_rows(j, a, b), out)
