@@ -168,6 +168,7 @@ for r in $(seq 1 "$rounds"); do
     for c in 1 2; do
         run floor "$c" floor "" "$r"
         run rowfloor "$c" row_floor "" "$r"
+        run rowfloor100 "$c" row_floor_100 "" "$r"
         for w in 1 2 3; do
             run "W$w.join" "$c" "w${w}_join" "" "$r"
             run "W$w.join_nomemoize" "$c" "w${w}_join" "-c enable_memoize=off" "$r"
