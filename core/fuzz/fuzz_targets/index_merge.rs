@@ -1,8 +1,9 @@
 //! Sorted index arrays under batches of inserts and deletes, applied the way
 //! the extension does (sort_unique on the batch, then merge_into the old
-//! array), against a BTreeSet model; unique violations must be reported
-//! exactly when the model has a duplicate, and lower_bound / range_positions
-//! / find must agree with the model.
+//! array, or merge_sparse by positions located through fences), against a
+//! BTreeSet model; unique violations must be reported exactly when the model
+//! has a duplicate, and lower_bound (plain and through fences) /
+//! range_positions / find must agree with the model.
 //!
 //! Entries are row ids; each row has a small key (collisions are the point).
 //! A unique index compares keys; a non-unique one breaks key ties by row id.
@@ -96,16 +97,29 @@ fn run(u: &mut Unstructured) -> Result<()> {
             (r, d) => panic!("sort_unique gave {r:?}, model duplicate key {d:?}"),
         }
 
-        // merge_into: keep is called once per old entry, in order.
+        // merge_sparse, the small-update path: deleted positions skipped, new entries
+        // located through fences of the key (a prefix of the order for both kinds of index).
         let nkept = kept.len();
+        let prefix = |e: u64| [key(e) as u64, 0];
+        let skip: Vec<usize> = (0..index.len()).filter(|&p| dels.contains(&index[p])).collect();
+        let mut fences = vec![[0u64; 2]; fence_count(index.len())];
+        build_fences(&index, prefix, |_| {}, &mut fences);
+        let mut top = vec![[0u64; 2]; top_count(fences.len())];
+        build_top(&fences, &mut top);
+        let mut sparse = vec![u64::MAX; nkept + sorted.len()];
+        let rs = merge_sparse(&index, &skip, &sorted, cmp, |_, a| fence_window(&fences, &top, index.len(), prefix(a)), &mut sparse);
+
+        // merge_into: keep is called once per old entry, in order.
         let mut out = vec![u64::MAX; nkept + sorted.len()];
         let mut calls = Vec::new();
         let r = merge_into(&index, |e| {
             calls.push(e);
             !dels.contains(&e)
         }, &sorted, cmp, &mut out);
+        assert_eq!(rs, r, "merge_sparse and merge_into disagree");
         match (r, conflict) {
             (Ok(()), None) => {
+                assert_eq!(sparse, out, "merge_sparse differs from merge_into");
                 assert_eq!(calls, index, "keep not called once per entry in order");
                 let want: Vec<u64> = {
                     let mut m = model.clone();
@@ -135,6 +149,10 @@ fn run(u: &mut Unstructured) -> Result<()> {
 
         // Queries against the (possibly unchanged) index.
         let sorted_keys: Vec<u16> = index.iter().map(|&r| key(r)).collect();
+        let mut fences = vec![[0u64; 2]; fence_count(index.len())];
+        build_fences(&index, prefix, |_| {}, &mut fences);
+        let mut top = vec![[0u64; 2]; top_count(fences.len())];
+        build_top(&fences, &mut top);
         assert!(sorted_keys.windows(2).all(|w| if unique { w[0] < w[1] } else { w[0] <= w[1] }));
         for (ge, lt) in batch.probes.iter().take(16) {
             let ge = ge.map(|g| g as u16 % (modulus + 1));
@@ -152,6 +170,8 @@ fn run(u: &mut Unstructured) -> Result<()> {
             assert_eq!((s, e), (ws, we), "range_positions({ge:?}, {lt:?}) over keys {sorted_keys:?}");
             if let Some(g) = ge {
                 assert_eq!(lower_bound(&index, |e| key(e).cmp(&g)), ws);
+                assert_eq!(lower_bound_fenced(&index, &fences, &top, [g as u64, 0], |e| key(e).cmp(&g)), ws, "through fences");
+                assert_eq!(lower_bound_fenced(&index, &fences, &[], [g as u64, 0], |e| key(e).cmp(&g)), ws, "through fences, no top");
                 let f = find(&index, |e| key(e).cmp(&g));
                 match f {
                     Some(i) => assert_eq!(key(index[i]), g),
