@@ -79,6 +79,11 @@ if mode != "full":
       f"{meta('rounds')} round(s)): for tracking changes, not for quoting. "
       "`scripts/bench.sh --full` (scale 1) gives the figures to quote.")
     w("")
+if meta("build_kind") != "release build":
+    w(f"**Warning: the server loaded {meta('build_kind')} of tablecache, not this tree's release "
+      "build (`--no-build` after a test run installs a debug build): these figures do not describe "
+      "tablecache's speed. Run without `--no-build`.**")
+    w("")
 w("Produced by `scripts/bench.sh` (spec: BENCHMARK.md). Every figure is measured in one run on one "
   "server with the same data and client settings; ratios within a run are what counts "
   "(absolute numbers move with the machine's load).")

@@ -95,6 +95,7 @@ kind="unknown build (matches neither target/release nor target/debug)"
 [ -f target/debug/libtablecache.so ] && [ "$(md5sum target/debug/libtablecache.so | cut -d' ' -f1)" = "$lib_md5" ] && kind="DEBUG build"
 [ -f target/release/libtablecache.so ] && [ "$(md5sum target/release/libtablecache.so | cut -d' ' -f1)" = "$lib_md5" ] && kind="release build"
 say "that is the $kind"
+[ "$kind" = "release build" ] || echo "==> bench: WARNING: not this tree's release build: the figures will not describe tablecache's speed (run without --no-build)" >&2
 rec meta.build_kind "$kind"; rec meta.lib_md5 "$lib_md5"; rec meta.lib_size "$lib_size"; rec meta.built "$build"
 rec meta.mode "$mode"; rec meta.scale "$scale"; rec meta.seconds "$seconds"; rec meta.rounds "$rounds"
 rec meta.seed "$SEED"; rec meta.date "$(date -u '+%Y-%m-%d %H:%M UTC')"
