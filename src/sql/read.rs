@@ -58,13 +58,18 @@ pub fn covered_point(slot: &Slot, def: &CacheDef, ixp: usize, key: &[u8]) -> boo
 /// How many rows ahead of the copy a range scan asks for.
 const PREFETCH_AHEAD: usize = 8;
 
-fn count(def: &CacheDef, hit: bool) {
+/// A read answered from `slot` (whose lock the caller holds).
+fn hit(slot: &Slot) {
+    slot.my_reads().hits.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A read answered by the database; the cache may have no slot yet.
+fn miss(def: &CacheDef) {
     let i = match store::find_slot(def) {
         Some(i) => i,
         None => store::ensure_slot(def),
     };
-    let c = shmem::slot(i).my_reads();
-    if hit { &c.hits } else { &c.misses }.fetch_add(1, Ordering::Relaxed);
+    shmem::slot(i).my_reads().misses.fetch_add(1, Ordering::Relaxed);
 }
 
 fn opt_bound(def: &CacheDef, ixp: usize, a: &Args, i: usize, what: &str) -> Option<Bound> {
@@ -106,19 +111,19 @@ pub unsafe extern "C-unwind" fn tablecache_get(fcinfo: pg_sys::FunctionCallInfo)
             if pos < arr.len() && Row::at(arr[pos]).key(0) == &key.key[..] {
                 let mut t = Row::at(arr[pos]).heap_tuple();
                 let d = unsafe { pg_sys::heap_copy_tuple_as_datum(&mut t, def.tupdesc) };
+                hit(g.slot);
                 drop(g);
-                count(&def, true);
                 return d;
             }
             if covered_point(g.slot, &def, 0, &key.key) {
+                hit(g.slot);
                 drop(g);
-                count(&def, true);
                 unsafe { (*fcinfo).isnull = true };
                 return Datum::from(0usize);
             }
         }
     }
-    count(&def, false);
+    miss(&def);
     match fallthrough::get(&def, &key) {
         Some(d) => d,
         None => {
@@ -150,13 +155,13 @@ pub unsafe extern "C-unwind" fn tablecache_range(fcinfo: pg_sys::FunctionCallInf
                 let layout = &def.indexes[ixp].layout;
                 let s = gk.map_or(0, |k| g.slot.lower_bound(ixp, k));
                 let e = lk.map_or(arr.len(), |k| g.slot.lower_bound(ixp, k));
-                let hit = &arr[s..e.max(s)];
+                let rows = &arr[s..e.max(s)];
                 // rows of one range lie apart in the arena: keep a few fetches in flight, of
                 // about as many bytes as the cache's average record
                 let rec = (g.slot.row_bytes / g.slot.rows.max(1)).clamp(64, 512) as usize;
-                hit.iter().take(PREFETCH_AHEAD).for_each(|&r| Row::prefetch_bytes(r, rec));
-                for (n, &r) in hit.iter().enumerate() {
-                    if let Some(&ahead) = hit.get(n + PREFETCH_AHEAD) {
+                rows.iter().take(PREFETCH_AHEAD).for_each(|&r| Row::prefetch_bytes(r, rec));
+                for (n, &r) in rows.iter().enumerate() {
+                    if let Some(&ahead) = rows.get(n + PREFETCH_AHEAD) {
                         Row::prefetch_bytes(ahead, rec);
                     }
                     let row = Row::at(r);
@@ -166,13 +171,13 @@ pub unsafe extern "C-unwind" fn tablecache_range(fcinfo: pg_sys::FunctionCallInf
                     let mut t = row.heap_tuple();
                     unsafe { pg_sys::tuplestore_puttuple(store, &mut t) };
                 }
+                hit(g.slot);
                 drop(g);
-                count(&def, true);
                 return Datum::from(0usize);
             }
         }
     }
-    count(&def, false);
+    miss(&def);
     fallthrough::range(&def, ixp, ge.as_ref(), lt.as_ref(), store);
     Datum::from(0usize)
 }
