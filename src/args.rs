@@ -2,6 +2,7 @@
 //! or a ROW(...) of any compatible type) into an index key: coerced to the column types,
 //! encoded, and kept as text for SQL and the catalog.
 
+use crate::bound::{Bound, Value};
 use crate::catalog::{CacheDef, IndexDef};
 use crate::keys;
 use crate::{fail, fail_detail};
@@ -50,38 +51,6 @@ impl Args {
             None
         } else {
             Some((self.datum(i), self.type_of(i)))
-        }
-    }
-}
-
-/// One bound or key, for one index: how many leading columns it fixes, the encoded key and
-/// each value as text (its type's output form).
-#[derive(Clone, Debug)]
-pub struct Bound {
-    pub key: Vec<u8>,
-    /// values as text (only when asked for: windows are kept and logged as text)
-    pub texts: Vec<String>,
-    /// values coerced to the column types (valid for the current call)
-    pub datums: Vec<Datum>,
-    pub types: Vec<Oid>,
-}
-
-impl Bound {
-    pub fn ncols(&self) -> usize {
-        self.texts.len().max(self.datums.len())
-    }
-
-    /// Renders the bound for messages and the catalog: `42` or `(42,2026-01-01)`.
-    pub fn display(&self) -> String {
-        let texts: Vec<String> = if self.texts.is_empty() {
-            self.datums.iter().zip(&self.types).map(|(&d, &t)| output_text(d, t)).collect()
-        } else {
-            self.texts.clone()
-        };
-        if texts.len() == 1 {
-            texts[0].clone()
-        } else {
-            format!("({})", texts.join(","))
         }
     }
 }
@@ -138,25 +107,26 @@ unsafe fn via_io(d: Datum, from: Oid, to: Oid, typmod: i32) -> Datum {
     }
 }
 
-/// The text form of a value (its type's output function).
-pub fn output_text(d: Datum, typ: Oid) -> String {
-    unsafe {
-        let (mut out, mut varlena) = (pg_sys::InvalidOid, false);
-        pg_sys::getTypeOutputInfo(typ, &mut out, &mut varlena);
-        let p = pg_sys::OidOutputFunctionCall(out, d);
-        let s = CStr::from_ptr(p).to_string_lossy().into_owned();
-        pg_sys::pfree(p.cast());
-        s
-    }
-}
+pub use crate::bound::output_text;
 
 fn is_row_type(t: Oid) -> bool {
     t == pg_sys::RECORDOID || unsafe { pg_sys::type_is_rowtype(t) }
 }
 
-/// Builds the key for `ix` from a scalar or ROW(...) value. `allow_prefix`: fewer values than
-/// index columns are accepted (a bound on the leading columns).
-pub fn bound_for(def: &CacheDef, ix: &IndexDef, d: Datum, typ: Oid, allow_prefix: bool, what: &str, want_texts: bool) -> Bound {
+/// What a key may hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// every column of the index
+    Full,
+    /// the leading columns (a bound, or the key of an invalidation)
+    Prefix,
+    /// the leading columns, NULLs allowed (an invalidation: a NULL key names the rows whose
+    /// column is NULL)
+    PrefixWithNulls,
+}
+
+/// Builds the key for `ix` from a scalar or ROW(...) value.
+pub fn bound_for(def: &CacheDef, ix: &IndexDef, d: Datum, typ: Oid, shape: Shape, what: &str) -> Bound {
     let mut values: Vec<(Datum, Oid, bool)> = Vec::new();
     if is_row_type(typ) && !is_row_type(def.columns[ix.cols[0]].typid) {
         unsafe {
@@ -180,13 +150,13 @@ pub fn bound_for(def: &CacheDef, ix: &IndexDef, d: Datum, typ: Oid, allow_prefix
     } else {
         values.push((d, typ, false));
     }
-    bound_from_values(def, ix, values, allow_prefix, what, want_texts)
+    bound_from_values(def, ix, values, shape, what)
 }
 
 /// As `bound_for`, from values already split into columns: (datum, type, is null).
-pub fn bound_from_values(def: &CacheDef, ix: &IndexDef, values: Vec<(Datum, Oid, bool)>, allow_prefix: bool, what: &str, want_texts: bool) -> Bound {
+pub fn bound_from_values(def: &CacheDef, ix: &IndexDef, values: Vec<(Datum, Oid, bool)>, shape: Shape, what: &str) -> Bound {
     let k = ix.cols.len();
-    if values.is_empty() || values.len() > k || (!allow_prefix && values.len() != k) {
+    if values.is_empty() || values.len() > k || (shape == Shape::Full && values.len() != k) {
         fail!(
             ERRCODE_INVALID_PARAMETER_VALUE,
             "{} has {} value(s) but index \"{}\" of cache \"{}\" has {} column(s)",
@@ -198,29 +168,28 @@ pub fn bound_from_values(def: &CacheDef, ix: &IndexDef, values: Vec<(Datum, Oid,
         );
     }
     let mut enc = KeyEncoder::new();
-    let mut texts = Vec::new();
-    let mut datums = Vec::with_capacity(values.len());
-    let mut types = Vec::with_capacity(values.len());
+    let mut out = Vec::with_capacity(values.len());
     for (j, (v, t, isnull)) in values.into_iter().enumerate() {
         let col = &def.columns[ix.cols[j]];
         if isnull {
-            fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "{} must not contain NULL (column \"{}\" of cache \"{}\")", what, col.name, def.name);
+            if shape != Shape::PrefixWithNulls {
+                fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "{} must not contain NULL (column \"{}\" of cache \"{}\")", what, col.name, def.name);
+            }
+            enc.push_null();
+            out.push(Value { typid: col.typid, image: None });
+            continue;
         }
         let cv = coerce(v, t, col.typid, col.typmod, &|| format!("{} for column \"{}\" of index \"{}\" of cache \"{}\"", what, col.name, ix.name, def.name));
         unsafe { keys::push_datum(&mut enc, ix.types[j], cv, false) };
-        if want_texts {
-            texts.push(output_text(cv, col.typid));
-        }
-        datums.push(cv);
-        types.push(col.typid);
+        out.push(Value { typid: col.typid, image: Some(unsafe { crate::bound::image_of(cv, col.typid) }) });
     }
-    Bound { key: enc.as_bytes().to_vec(), texts, datums, types }
+    Bound { key: enc.as_bytes().to_vec(), values: out }
 }
 
 /// Validates an optional [ge, lt) pair: ge <= lt (an empty range is allowed, ge > lt is not).
 pub fn check_order(def: &CacheDef, ix: &IndexDef, ge: &Option<Bound>, lt: &Option<Bound>) {
     if let (Some(g), Some(l)) = (ge, lt) {
-        if g.key > l.key {
+        if ix.cmp(&g.key, &l.key) == std::cmp::Ordering::Greater {
             fail_detail!(
                 ERRCODE_INVALID_PARAMETER_VALUE,
                 format!("ge = {}, lt = {}", g.display(), l.display()),

@@ -1,8 +1,8 @@
 //! Answers from the database: the cache's query filtered to the requested key or range, run
 //! through SPI under the caller's snapshot. Plans are prepared once per backend and kept.
 
-use crate::args::Bound;
-use crate::catalog::{self, CacheDef};
+use crate::bound::Bound;
+use crate::catalog::CacheDef;
 use crate::fail;
 use crate::sql_text::lookup_sql;
 use pgrx::pg_sys::{self, Datum};
@@ -15,7 +15,7 @@ thread_local! {
 }
 
 unsafe fn plan_for(def: &CacheDef, sql: &str, types: &[pg_sys::Oid]) -> pg_sys::SPIPlanPtr {
-    let key = format!("{}\u{0}{}\u{0}{}", def.id, def.version, sql);
+    let key = format!("{}\u{0}{}\u{0}{}", def.id, def.fingerprint, sql);
     if let Some(p) = PLANS.with(|p| p.borrow().get(&key).copied()) {
         return p as pg_sys::SPIPlanPtr;
     }
@@ -30,9 +30,10 @@ unsafe fn plan_for(def: &CacheDef, sql: &str, types: &[pg_sys::Oid]) -> pg_sys::
     plan
 }
 
-/// Runs `sql` with `args`; calls `each` for every result tuple (SPI memory; copy what you keep).
+/// Runs `sql` with `args` as the cache's query runs (as its owner, with its settings); calls
+/// `each` for every result tuple (SPI memory; copy what you keep).
 fn run(def: &CacheDef, sql: &str, types: &[pg_sys::Oid], args: &[Datum], mut each: impl FnMut(pg_sys::HeapTuple)) {
-    catalog::with_search_path(&def.search_path, || unsafe {
+    def.env().run(|| unsafe {
         if pg_sys::SPI_connect() < 0 {
             fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
         }
@@ -53,12 +54,17 @@ fn run(def: &CacheDef, sql: &str, types: &[pg_sys::Oid], args: &[Datum], mut eac
     })
 }
 
+/// A bound's values as parameters (bounds of reads hold no NULL).
+fn datums(b: &Bound) -> Vec<Datum> {
+    b.values.iter().map(|v| v.datum().unwrap_or(Datum::from(0usize))).collect()
+}
+
 /// The row with primary key `key`, as a datum of the cache's row type in the caller's context.
 pub fn get(def: &CacheDef, key: &Bound) -> Option<Datum> {
-    let (sql, types) = lookup_sql(def, &def.indexes[0], key.datums.len(), 0, true);
+    let (sql, types) = lookup_sql(def, &def.indexes[0], key.ncols(), 0, true);
     let caller = unsafe { pg_sys::CurrentMemoryContext };
     let mut out = None;
-    run(def, &sql, &types, &key.datums, |t| unsafe {
+    run(def, &sql, &types, &datums(key), |t| unsafe {
         let old = pg_sys::MemoryContextSwitchTo(caller);
         out = Some(pg_sys::heap_copy_tuple_as_datum(t, def.tupdesc));
         pg_sys::MemoryContextSwitchTo(old);
@@ -68,15 +74,15 @@ pub fn get(def: &CacheDef, key: &Bound) -> Option<Datum> {
 
 /// Rows of index `ixp` in [ge, lt), appended to `store` in index order.
 pub fn range(def: &CacheDef, ixp: usize, ge: Option<&Bound>, lt: Option<&Bound>, store: *mut pg_sys::Tuplestorestate) {
-    let nge = ge.map_or(0, |b| b.datums.len());
-    let nlt = lt.map_or(0, |b| b.datums.len());
+    let nge = ge.map_or(0, |b| b.ncols());
+    let nlt = lt.map_or(0, |b| b.ncols());
     let (sql, types) = lookup_sql(def, &def.indexes[ixp], nge, nlt, false);
     let mut args: Vec<Datum> = Vec::with_capacity(nge + nlt);
     if let Some(b) = ge {
-        args.extend_from_slice(&b.datums);
+        args.extend(datums(b));
     }
     if let Some(b) = lt {
-        args.extend_from_slice(&b.datums);
+        args.extend(datums(b));
     }
     run(def, &sql, &types, &args, |t| unsafe { pg_sys::tuplestore_puttuple(store, t) });
 }

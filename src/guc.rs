@@ -9,6 +9,7 @@ pub static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static AUTOWARM: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static WORKER: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static OWNER_SHARE: GucSetting<i32> = GucSetting::<i32>::new(50);
 pub static DATABASE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 
 /// Settings every backend has. The postmaster-context ones (`init_preloaded`) can only be
@@ -34,6 +35,16 @@ pub fn init_preloaded() {
         1024 * 1024,
         GucContext::Postmaster,
         GucFlags::UNIT_MB,
+    );
+    GucRegistry::define_int_guc(
+        c"tablecache.owner_share",
+        c"Percent of the region and of the cache slots that the caches of one non-superuser owner may take together.",
+        c"Keeps one role from taking every other database's memory; superuser-owned caches are not bounded by it.",
+        &OWNER_SHARE,
+        1,
+        100,
+        GucContext::Sighup,
+        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"tablecache.max_caches",

@@ -2,10 +2,10 @@
 //! `tablecache_core::keys`; this module knows PostgreSQL's types, collations and casts.
 
 use pgrx::pg_sys::{self, Datum, Oid};
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, CStr};
 use tablecache_core::keys::{ColKind, KeyEncoder};
+
+const NUMERIC_OUT: u32 = 1702; // pg_proc oid of numeric_out
 
 /// How one key column is encoded.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,18 +21,10 @@ pub enum KeyType {
     Uuid,
     Interval,
     Bytes,
-    /// text-like with its collation; `pad` strips trailing blanks (bpchar semantics)
-    Text { coll: Collate, pad: bool },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Collate {
-    /// byte order (the "C" and "POSIX" collations)
-    Bytes,
-    /// the database's default libc collation, already set by PostgreSQL with setlocale()
-    DbDefault,
-    /// a libc locale_t made for a named collation (kept for the life of the backend)
-    Libc(usize),
+    /// text-like: its bytes; `collation` (InvalidOid: byte order, the "C" and "POSIX"
+    /// collations) orders it the way PostgreSQL does (`varstr_cmp`: strcoll, ties broken by
+    /// bytes). `pad` strips trailing blanks (bpchar); `name` reads a NameData.
+    Text { collation: Oid, pad: bool, name: bool },
 }
 
 impl KeyType {
@@ -44,61 +36,66 @@ impl KeyType {
             KeyType::I64 | KeyType::F64 => ColKind::Fixed(8),
             KeyType::Uuid | KeyType::Interval => ColKind::Fixed(16),
             KeyType::Numeric => tablecache_core::keys::KIND_NUMERIC,
-            KeyType::Bytes => ColKind::Var(1),
-            KeyType::Text { coll: Collate::Bytes, .. } => ColKind::Var(1),
-            KeyType::Text { .. } => ColKind::Var(2),
+            KeyType::Bytes | KeyType::Text { .. } => ColKind::Var(1),
+        }
+    }
+
+    /// Is it ordered by a collation rather than by its bytes?
+    pub fn is_collated(&self) -> bool {
+        matches!(self, KeyType::Text { collation, .. } if *collation != pg_sys::InvalidOid)
+    }
+
+    pub fn collation(&self) -> Oid {
+        match self {
+            KeyType::Text { collation, .. } => *collation,
+            _ => pg_sys::InvalidOid,
         }
     }
 }
 
-extern "C" {
-    fn newlocale(mask: c_int, locale: *const c_char, base: *mut c_void) -> *mut c_void;
-    fn strxfrm(dest: *mut c_char, src: *const c_char, n: usize) -> usize;
-    fn strxfrm_l(dest: *mut c_char, src: *const c_char, n: usize, loc: *mut c_void) -> usize;
-}
-const NUMERIC_OUT: u32 = 1702; // pg_proc oid of numeric_out
-const LC_COLLATE_MASK: c_int = 1 << 3; // glibc: LC_COLLATE = 3
-
-thread_local! {
-    static LOCALES: RefCell<HashMap<u32, Collate>> = RefCell::new(HashMap::new());
-}
-
-fn is_c_locale(name: &str) -> bool {
-    name == "C" || name == "POSIX"
-}
-
-fn collate_for(collation: Oid) -> Result<Collate, String> {
-    if collation == pg_sys::C_COLLATION_OID || collation == pg_sys::POSIX_COLLATION_OID || collation == pg_sys::InvalidOid {
-        return Ok(Collate::Bytes);
+/// Compares two encoded keys of one index, in PostgreSQL's order for its columns.
+pub fn cmp_keys(types: &[KeyType], layout: &[ColKind], collated: &[bool], a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    if !collated.iter().any(|&c| c) {
+        return a.cmp(b);
     }
-    if let Some(c) = LOCALES.with(|l| l.borrow().get(&collation.to_u32()).copied()) {
-        return Ok(c);
+    tablecache_core::keys::cmp_collated(a, b, layout, collated, |j, x, y| cmp_text(x, y, types[j].collation()))
+}
+
+/// PostgreSQL's comparison of two strings under `collation` (what `ORDER BY` and `<` use).
+pub fn cmp_text(x: &[u8], y: &[u8], collation: Oid) -> std::cmp::Ordering {
+    let r = unsafe { pg_sys::varstr_cmp(x.as_ptr() as *const c_char, x.len() as c_int, y.as_ptr() as *const c_char, y.len() as c_int, collation) };
+    r.cmp(&0)
+}
+
+/// One column slice (tag included) against another, for SQL-semantics range checks.
+pub fn cmp_column(kt: KeyType, x: &[u8], y: &[u8]) -> std::cmp::Ordering {
+    if !kt.is_collated() {
+        return x.cmp(y);
+    }
+    match (tablecache_core::keys::unescape_part(&x[1..]), tablecache_core::keys::unescape_part(&y[1..])) {
+        (Some((a, _)), Some((b, _))) => cmp_text(&a, &b, kt.collation()),
+        _ => x.cmp(y),
+    }
+}
+
+/// The collation a text column is ordered by: InvalidOid for byte order ("C", "POSIX"), or
+/// the collation itself (a libc locale); ICU collations are refused.
+fn collation_for(collation: Oid) -> Result<Oid, String> {
+    if collation == pg_sys::C_COLLATION_OID || collation == pg_sys::POSIX_COLLATION_OID || collation == pg_sys::InvalidOid {
+        return Ok(pg_sys::InvalidOid);
     }
     let (provider, collate): (Option<i8>, Option<String>) = if collation == pg_sys::DEFAULT_COLLATION_OID {
-        crate::catalog::select_two("SELECT datlocprovider, datcollate::text FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()", &[])
+        crate::spi::select_two("SELECT datlocprovider, datcollate::text FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()", &[])
     } else {
-        crate::catalog::select_two(
-            "SELECT collprovider, collcollate FROM pg_catalog.pg_collation WHERE oid OPERATOR(pg_catalog.=) $1",
-            &[collation.into()],
-        )
+        crate::spi::select_two("SELECT collprovider, collcollate FROM pg_catalog.pg_collation WHERE oid OPERATOR(pg_catalog.=) $1", &[collation.into()])
     };
     let provider = provider.map(|p| p as u8 as char).unwrap_or('c');
     let collate = collate.unwrap_or_default();
-    let c = match provider {
-        'c' | 'd' if is_c_locale(&collate) => Collate::Bytes,
-        'c' | 'd' if collation == pg_sys::DEFAULT_COLLATION_OID => Collate::DbDefault,
-        'c' | 'd' => {
-            let cname = CString::new(collate.clone()).map_err(|e| e.to_string())?;
-            let loc = unsafe { newlocale(LC_COLLATE_MASK, cname.as_ptr(), std::ptr::null_mut()) };
-            if loc.is_null() {
-                return Err(format!("could not create locale \"{collate}\""));
-            }
-            Collate::Libc(loc as usize)
-        }
-        _ => return Err("ICU collations are not supported for index keys yet; use a libc collation or COLLATE \"C\"".into()),
-    };
-    LOCALES.with(|l| l.borrow_mut().insert(collation.to_u32(), c));
-    Ok(c)
+    match provider {
+        'c' | 'd' if collate == "C" || collate == "POSIX" => Ok(pg_sys::InvalidOid),
+        'c' | 'd' => Ok(collation),
+        _ => Err("ICU collations are not supported for index keys yet; use a libc collation or COLLATE \"C\"".into()),
+    }
 }
 
 /// The key type of a column, or (SQLSTATE, message) when it cannot be an index key.
@@ -108,8 +105,8 @@ pub fn key_type_for(typid: Oid, collation: Oid) -> Result<KeyType, (pgrx::PgSqlE
     if unsafe { pg_sys::GetDefaultOpClass(base, pg_sys::BTREE_AM_OID) } == pg_sys::InvalidOid {
         return Err((ERRCODE_UNDEFINED_FUNCTION, format!("type {} has no default btree operator class", type_name(typid))));
     }
-    let text = |pad| -> Result<KeyType, (pgrx::PgSqlErrorCode, String)> {
-        collate_for(collation).map(|coll| KeyType::Text { coll, pad }).map_err(|m| (ERRCODE_FEATURE_NOT_SUPPORTED, m))
+    let text = |pad, name| -> Result<KeyType, (pgrx::PgSqlErrorCode, String)> {
+        collation_for(collation).map(|collation| KeyType::Text { collation, pad, name }).map_err(|m| (ERRCODE_FEATURE_NOT_SUPPORTED, m))
     };
     Ok(match base {
         pg_sys::BOOLOID => KeyType::Bool,
@@ -123,9 +120,9 @@ pub fn key_type_for(typid: Oid, collation: Oid) -> Result<KeyType, (pgrx::PgSqlE
         pg_sys::UUIDOID => KeyType::Uuid,
         pg_sys::INTERVALOID => KeyType::Interval,
         pg_sys::BYTEAOID => KeyType::Bytes,
-        pg_sys::NAMEOID => KeyType::Text { coll: Collate::Bytes, pad: false },
-        pg_sys::TEXTOID | pg_sys::VARCHAROID => text(false)?,
-        pg_sys::BPCHAROID => text(true)?,
+        pg_sys::NAMEOID => text(false, true)?,
+        pg_sys::TEXTOID | pg_sys::VARCHAROID => text(false, false)?,
+        pg_sys::BPCHAROID => text(true, false)?,
         _ => {
             return Err((
                 ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -133,6 +130,17 @@ pub fn key_type_for(typid: Oid, collation: Oid) -> Result<KeyType, (pgrx::PgSqlE
             ))
         }
     })
+}
+
+pub fn role_name(role: Oid) -> String {
+    unsafe {
+        let p = pg_sys::GetUserNameFromId(role, true);
+        if p.is_null() {
+            format!("{}", role.to_u32())
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
 }
 
 pub fn type_name(typid: Oid) -> String {
@@ -149,29 +157,6 @@ unsafe fn varlena_bytes<'a>(d: Datum) -> &'a [u8] {
         let data = pgrx::vardata_any(v) as *const u8;
         std::slice::from_raw_parts(data, len)
     }
-}
-
-fn xfrm(coll: Collate, s: &[u8], out: &mut Vec<u8>) {
-    let c = CString::new(s).unwrap_or_default();
-    out.clear();
-    out.resize(s.len() * 4 + 16, 0);
-    loop {
-        let n = unsafe {
-            match coll {
-                Collate::Libc(loc) => strxfrm_l(out.as_mut_ptr() as *mut c_char, c.as_ptr(), out.len(), loc as *mut c_void),
-                _ => strxfrm(out.as_mut_ptr() as *mut c_char, c.as_ptr(), out.len()),
-            }
-        };
-        if n < out.len() {
-            out.truncate(n);
-            return;
-        }
-        out.resize(n + 1, 0);
-    }
-}
-
-thread_local! {
-    static XFRM_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Appends one column to `enc`.
@@ -204,21 +189,15 @@ pub unsafe fn push_datum(enc: &mut KeyEncoder, kt: KeyType, d: Datum, isnull: bo
                 pg_sys::pfree(p.cast());
             }
             KeyType::Bytes => enc.push_bytes(varlena_bytes(d)),
-            KeyType::Text { coll, pad } => {
+            KeyType::Text { name: true, .. } => enc.push_bytes(CStr::from_ptr(d.cast_mut_ptr::<c_char>()).to_bytes()),
+            KeyType::Text { pad, .. } => {
                 let mut b = varlena_bytes(d);
                 if pad {
                     while let [rest @ .., b' '] = b {
                         b = rest;
                     }
                 }
-                match coll {
-                    Collate::Bytes => enc.push_bytes(b),
-                    _ => XFRM_BUF.with(|buf| {
-                        let mut buf = buf.borrow_mut();
-                        xfrm(coll, b, &mut buf);
-                        enc.push_collated(&buf, b);
-                    }),
-                }
+                enc.push_bytes(b)
             }
         }
     }

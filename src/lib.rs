@@ -8,13 +8,16 @@
 use pgrx::prelude::*;
 
 mod args;
+mod bound;
 mod catalog;
 mod error;
 mod fallthrough;
+mod guard;
 mod guc;
 mod keys;
 mod shmem;
 mod sql;
+mod spi;
 mod sql_text;
 mod store;
 mod worker;
@@ -30,6 +33,7 @@ pub extern "C-unwind" fn _PG_init() {
         guc::init_preloaded();
         guc::init_workers();
         shmem::install_hooks();
+        xact::install_hooks();
         if guc::WORKER.get() {
             worker::register();
         }

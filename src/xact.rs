@@ -4,9 +4,18 @@
 //! and recorded in shared memory at PRE_COMMIT, before the transaction's changes become visible;
 //! the COMMIT or ABORT callback then releases the slots' "committing" count. A rolled-back
 //! subtransaction's invalidations are dropped; an aborted transaction's never reach shared memory.
+//!
+//! Memory changes that belong to a transaction (a load, an adjust, an unload, the reload after
+//! an index change, a drop) take effect when it commits and are undone when it (or the
+//! subtransaction that made them) aborts: they are staged, kept here with their level, and
+//! published by the COMMIT callback, which cannot fail. The transaction holds the cache's
+//! writer lock until then, so nobody else changes the slot under the staged contents. A
+//! transaction that has written nothing publishes at once; so does one that created the cache
+//! (nobody else can see it) — and if a subtransaction that wrote such a cache aborts, its
+//! memory is dropped.
 
 use crate::shmem;
-use crate::store::{self, inval::Inval};
+use crate::store::{self, inval::Inval, window::Staged, WriterLock};
 use pgrx::pg_sys;
 use pgrx::{register_xact_callback, PgXactCallbackEvent};
 use std::cell::{Cell, RefCell};
@@ -25,49 +34,175 @@ struct LocalInval {
     inval: Inval,
 }
 
+/// A memory change waiting for its transaction's commit.
+enum Op {
+    Publish(Staged),
+    Unload,
+    /// the cache was dropped: free its slot
+    Release,
+}
+
+struct Deferred {
+    cache_id: i64,
+    /// its slot (usize::MAX: look it up at commit)
+    slot: usize,
+    level: i32,
+    op: Op,
+}
+
+/// What a cache is in this transaction's eyes, when it changed it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Pending {
+    Loaded,
+    Unloaded,
+    Dropped,
+}
+
+struct Created {
+    cache_id: i64,
+    level: i32,
+    /// deepest level at which its memory was written
+    written: i32,
+}
+
+/// What `slot_for_commit` needs to give a cache a slot.
+#[derive(Clone, Default)]
+pub struct CacheInfo {
+    pub name: String,
+    pub fingerprint: i64,
+    pub owner: pg_sys::Oid,
+}
+
 #[derive(Default)]
 struct Local {
     invals: Vec<LocalInval>,
     /// (cache, index, point key) -> shallowest level that has it: a repeated point is skipped
     points: HashMap<(i64, String, Vec<u8>), i32>,
-    /// cache id -> (name, definition version)
-    caches: HashMap<i64, (String, i64)>,
+    caches: HashMap<i64, CacheInfo>,
     /// cache id -> invalidations added in this transaction (bulk statements switch to "all")
     counts: HashMap<i64, usize>,
     /// cache id -> shallowest level with an "everything" invalidation
     all: HashMap<i64, i32>,
     /// slots recorded at PRE_COMMIT, released at COMMIT/ABORT
     recorded: Vec<usize>,
-    /// caches created by this transaction, with the level that created them
-    created: Vec<(i64, i32)>,
+    created: Vec<Created>,
+    deferred: Vec<Deferred>,
+    /// the extension was dropped in this transaction (at this level): free the database's caches
+    extension_dropped: Option<i32>,
 }
 
-/// Notes a cache created by this transaction: if it aborts, its memory is given back.
-pub fn created(cache_id: i64) {
-    ensure_callbacks();
-    let level = nest_level();
-    LOCAL.with(|l| l.borrow_mut().created.push((cache_id, level)));
+fn nest_level() -> i32 {
+    unsafe { pg_sys::GetCurrentTransactionNestLevel() }
 }
 
-/// Frees the slots of caches whose creation was rolled back.
-fn release_created(ids: Vec<i64>) {
-    if !shmem::is_attached() {
-        return;
-    }
-    let db = unsafe { pg_sys::MyDatabaseId };
-    for id in ids {
-        if let Some(i) = store::slot_of(db, id) {
-            store::release_slot(i);
-        }
-    }
+/// Has this transaction written anything (it has a transaction id)?
+pub fn has_xid() -> bool {
+    unsafe { pg_sys::GetTopTransactionIdIfAny() != pg_sys::InvalidTransactionId }
 }
 
 pub fn uses_xact_snapshot() -> bool {
     unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
 }
 
-fn nest_level() -> i32 {
-    unsafe { pg_sys::GetCurrentTransactionNestLevel() }
+/// Notes a cache created by this transaction: if it aborts, its memory is given back.
+pub fn created(cache_id: i64) {
+    ensure_callbacks();
+    let level = nest_level();
+    LOCAL.with(|l| l.borrow_mut().created.push(Created { cache_id, level, written: 0 }));
+}
+
+/// Was cache `cache_id` created by this transaction (so nobody else can see it)?
+pub fn created_here(cache_id: i64) -> bool {
+    LOCAL.with(|l| l.borrow().created.iter().any(|c| c.cache_id == cache_id))
+}
+
+/// The change this transaction made to a cache's memory, if any, still to be published.
+pub fn pending(cache_id: i64) -> Option<Pending> {
+    LOCAL.with(|l| {
+        l.borrow().deferred.iter().rev().find(|d| d.cache_id == cache_id).map(|d| match d.op {
+            Op::Publish(_) => Pending::Loaded,
+            Op::Unload => Pending::Unloaded,
+            Op::Release => Pending::Dropped,
+        })
+    })
+}
+
+/// The window of the contents this transaction staged for `cache_id`, if it staged any.
+pub fn pending_window(cache_id: i64) -> Option<(String, Option<crate::bound::Bound>, Option<crate::bound::Bound>)> {
+    LOCAL.with(|l| match l.borrow().deferred.iter().rev().find(|d| d.cache_id == cache_id).map(|d| &d.op) {
+        Some(Op::Publish(st)) => st.window(),
+        _ => None,
+    })
+}
+
+/// The rows of the contents this transaction staged for `cache_id`, if it staged any.
+pub fn pending_rows(cache_id: i64) -> Option<u64> {
+    LOCAL.with(|l| match l.borrow().deferred.iter().rev().find(|d| d.cache_id == cache_id).map(|d| &d.op) {
+        Some(Op::Publish(st)) => Some(st.rows()),
+        _ => None,
+    })
+}
+
+/// What the store must know of this transaction to let it read `cache_id` from memory.
+pub fn read_ctx(cache_id: i64) -> store::ReadCtx {
+    store::ReadCtx {
+        fall_through: uses_xact_snapshot() || has_local(cache_id),
+        may_refresh: !has_xid() && pending(cache_id).is_none(),
+    }
+}
+
+fn defer(cache_id: i64, slot: usize, op: Op) {
+    ensure_callbacks();
+    let level = nest_level();
+    LOCAL.with(|l| l.borrow_mut().deferred.push(Deferred { cache_id, slot, level, op }));
+}
+
+/// Finishes a writer pass: publishes `staged` now or at commit (see the module comment), and
+/// gives the writer lock back when published now. Returns the rows that entered.
+pub fn finish(cache_id: i64, staged: Staged, lock: WriterLock) -> u64 {
+    let entered = staged.entered;
+    if created_here(cache_id) {
+        staged.publish();
+        let level = nest_level();
+        LOCAL.with(|l| {
+            for c in l.borrow_mut().created.iter_mut().filter(|c| c.cache_id == cache_id) {
+                c.written = c.written.max(level);
+            }
+        });
+    } else if has_xid() {
+        let slot = staged.slot;
+        defer(cache_id, slot, Op::Publish(staged));
+    } else {
+        staged.publish();
+        lock.release();
+    }
+    entered
+}
+
+/// Unloads a cache's memory now or at commit (the caller holds its writer lock).
+pub fn unload(cache_id: i64, slot: usize) {
+    if created_here(cache_id) || !has_xid() {
+        store::unload(slot);
+    } else {
+        defer(cache_id, slot, Op::Unload);
+    }
+}
+
+/// Frees a dropped cache's slot when the drop commits (slot usize::MAX: find it then).
+pub fn release_at_commit(cache_id: i64, slot: usize) {
+    defer(cache_id, slot, Op::Release);
+}
+
+/// DROP EXTENSION tablecache: every cache of this database goes when it commits.
+pub fn extension_dropped() {
+    ensure_callbacks();
+    let level = nest_level();
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.extension_dropped.is_none_or(|lv| lv > level) {
+            l.extension_dropped = Some(level);
+        }
+    });
 }
 
 /// Past this many invalidations of one cache in one transaction, the transaction invalidates
@@ -81,12 +216,12 @@ pub fn wants_keys(cache_id: i64) -> bool {
 }
 
 /// Remembers an invalidation of this transaction.
-pub fn add(cache_id: i64, cache_name: &str, version: i64, inval: Inval) {
+pub fn add(cache_id: i64, info: &CacheInfo, inval: Inval) {
     ensure_callbacks();
     let level = nest_level();
     LOCAL.with(|l| {
         let mut l = l.borrow_mut();
-        l.caches.entry(cache_id).or_insert_with(|| (cache_name.to_string(), version));
+        l.caches.entry(cache_id).or_insert_with(|| info.clone());
         let n = {
             let c = l.counts.entry(cache_id).or_insert(0);
             *c += 1;
@@ -121,24 +256,21 @@ pub fn has_local(cache_id: i64) -> bool {
     })
 }
 
-pub fn local_count() -> usize {
-    LOCAL.with(|l| l.borrow().invals.len())
-}
-
 /// Coalesces many invalidations of one cache into at most `max` ranges: sorted by lower
 /// bound, consecutive ones merged into one range from the first lower bound to the greatest
-/// upper end. A wider range re-reads more rows but never misses one.
-fn coalesce(mut v: Vec<Inval>, max: usize) -> Vec<Inval> {
+/// upper end. A wider range re-reads more rows but never misses one. (Byte order of the keys:
+/// for an index ordered by a collation, a merged range would not be one in its order, so the
+/// cache is re-read whole instead: `collated` names those indexes.)
+fn coalesce(mut v: Vec<Inval>, max: usize, collated: &dyn Fn(&str) -> bool) -> Vec<Inval> {
     let mut by_index: HashMap<String, Vec<Inval>> = HashMap::new();
     for i in v.drain(..) {
         by_index.entry(i.index.clone()).or_default().push(i);
     }
     let per_index = (max / by_index.len().max(1)).max(1);
     let mut out = Vec::new();
-    for (_, mut list) in by_index {
-        if list.iter().any(|i| i.is_all()) {
-            out.push(list.into_iter().find(|i| i.is_all()).unwrap());
-            continue;
+    for (name, mut list) in by_index {
+        if list.iter().any(|i| i.is_all()) || (list.len() > per_index && (collated(&name) || list.iter().any(|i| i.has_nulls()))) {
+            return vec![Inval::all()];
         }
         if list.len() <= per_index {
             out.extend(list);
@@ -175,6 +307,17 @@ fn coalesce(mut v: Vec<Inval>, max: usize) -> Vec<Inval> {
     out
 }
 
+// Names of indexes ordered by a collation, per cache, noted when invalidations are added.
+thread_local! {
+    static COLLATED: RefCell<HashMap<i64, Vec<String>>> = RefCell::new(HashMap::new());
+}
+
+pub fn note_collated(cache_id: i64, indexes: Vec<String>) {
+    COLLATED.with(|c| {
+        c.borrow_mut().entry(cache_id).or_insert(indexes);
+    });
+}
+
 fn pre_commit() {
     let (invals, caches) = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
@@ -186,32 +329,78 @@ fn pre_commit() {
     if invals.is_empty() || !shmem::is_attached() {
         return;
     }
+    let xid = u32::from(unsafe { pg_sys::GetTopTransactionIdIfAny() });
     let mut per_cache: HashMap<i64, Vec<Inval>> = HashMap::new();
     for v in invals {
         per_cache.entry(v.cache_id).or_default().push(v.inval);
     }
     for (cache_id, list) in per_cache {
-        let (name, version) = caches.get(&cache_id).cloned().unwrap_or_default();
+        let info = caches.get(&cache_id).cloned().unwrap_or_default();
         let n = list.len() as u64;
-        let Some(i) = store::inval::slot_for_commit(cache_id, &name, version) else {
+        let Some(i) = store::inval::slot_for_commit(cache_id, &info) else {
             // dropped meanwhile, or no free slot at all (then there is nothing cached either)
             continue;
         };
-        let list = coalesce(list, shmem::slot::MAX_PENDING / 4);
+        let collated = COLLATED.with(|c| c.borrow().get(&cache_id).cloned().unwrap_or_default());
+        let list = coalesce(list, shmem::slot::MAX_PENDING / 4, &|name| collated.iter().any(|c| c == name));
         // remembered before recording: the ABORT/COMMIT callback must release what was counted
         LOCAL.with(|l| l.borrow_mut().recorded.push(i));
-        if !store::inval::record(i, &list) {
-            pgrx::log!("tablecache: cache \"{}\" will re-read its whole window (too many invalidations or no memory to record them)", name);
+        if !store::inval::record(i, &list, xid) {
+            pgrx::log!("tablecache: cache \"{}\" will re-read its whole window (too many invalidations or no memory to record them)", info.name);
         }
         shmem::slot(i).counters.invalidations.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-fn end_of_xact(aborted: bool) {
-    let created: Vec<i64> = LOCAL.with(|l| l.borrow_mut().created.drain(..).map(|(id, _)| id).collect());
-    if aborted {
-        release_created(created);
+/// Applies the memory changes of a committed transaction: for each cache the last one counts
+/// (each was built on the published contents, never on an earlier staged one).
+fn apply_deferred(ops: Vec<Deferred>) {
+    let mut last: HashMap<i64, usize> = HashMap::new();
+    for (k, d) in ops.iter().enumerate() {
+        last.insert(d.cache_id, k);
     }
+    let db = unsafe { pg_sys::MyDatabaseId };
+    for (k, d) in ops.into_iter().enumerate() {
+        if last.get(&d.cache_id) != Some(&k) {
+            continue; // dropped here: a staged one gives its blocks back
+        }
+        let slot = if d.slot == usize::MAX { store::slot_of(db, d.cache_id) } else { Some(d.slot) };
+        let Some(slot) = slot else { continue };
+        match d.op {
+            Op::Publish(staged) => staged.publish(),
+            Op::Unload => store::unload(slot),
+            Op::Release => store::release_slot(slot),
+        }
+    }
+}
+
+fn end_of_xact(aborted: bool) {
+    let (created, deferred, ext) = LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        (std::mem::take(&mut l.created), std::mem::take(&mut l.deferred), l.extension_dropped.take())
+    });
+    if shmem::is_attached() {
+        let db = unsafe { pg_sys::MyDatabaseId };
+        if aborted {
+            drop(deferred); // staged contents give their blocks back
+            for c in created {
+                if let Some(i) = store::slot_of(db, c.cache_id) {
+                    store::release_slot(i);
+                }
+            }
+        } else {
+            apply_deferred(deferred);
+            if ext.is_some() {
+                for i in store::slots_of_database(db) {
+                    store::release_slot(i);
+                }
+            }
+        }
+    }
+    if ext.is_some() {
+        crate::guard::forget_catalog_owner();
+    }
+    COLLATED.with(|c| c.borrow_mut().clear());
     let recorded = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         l.invals.clear();
@@ -226,23 +415,102 @@ fn end_of_xact(aborted: bool) {
     }
 }
 
+fn pre_prepare() {
+    let busy = LOCAL.with(|l| {
+        let l = l.borrow();
+        !l.invals.is_empty() || !l.created.is_empty() || !l.deferred.is_empty() || l.extension_dropped.is_some()
+    });
+    if busy {
+        crate::fail!(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            "cannot PREPARE a transaction that has invalidated, created, loaded or changed tablecache caches"
+        );
+    }
+}
+
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT => pre_commit(),
-        XACT_EVENT_PRE_PREPARE => {
-            if local_count() > 0 {
-                crate::fail!(
-                    ERRCODE_FEATURE_NOT_SUPPORTED,
-                    "cannot PREPARE a transaction that has invalidated tablecache caches"
-                );
-            }
-        }
+        XACT_EVENT_PRE_PREPARE => pre_prepare(),
         XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE => end_of_xact(false),
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => end_of_xact(true),
         _ => {}
     }
+}
+
+fn subxact_abort(level: i32) {
+    let db = unsafe { pg_sys::MyDatabaseId };
+    let (gone_created, unload_created, gone_ops) = LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        let (gone, keep): (Vec<Created>, Vec<Created>) = l.created.drain(..).partition(|c| c.level >= level);
+        l.created = keep;
+        // a cache created earlier whose memory was written inside the aborted subtransaction
+        // may hold rows of its rolled-back changes
+        let mut unload = Vec::new();
+        for c in l.created.iter_mut().filter(|c| c.written >= level) {
+            unload.push(c.cache_id);
+            c.written = 0;
+        }
+        let (ops, keep): (Vec<Deferred>, Vec<Deferred>) = l.deferred.drain(..).partition(|d| d.level >= level);
+        l.deferred = keep;
+        if l.extension_dropped.is_some_and(|lv| lv >= level) {
+            l.extension_dropped = None;
+        }
+        l.invals.retain(|v| v.level < level);
+        l.points.retain(|_, lv| *lv < level);
+        l.all.retain(|_, lv| *lv < level);
+        let mut counts: HashMap<i64, usize> = HashMap::new();
+        for v in &l.invals {
+            *counts.entry(v.cache_id).or_insert(0) += 1;
+        }
+        l.counts = counts;
+        (gone, unload, ops)
+    });
+    drop(gone_ops);
+    if !shmem::is_attached() {
+        return;
+    }
+    for c in gone_created {
+        if let Some(i) = store::slot_of(db, c.cache_id) {
+            store::release_slot(i);
+        }
+    }
+    for id in unload_created {
+        if let Some(i) = store::slot_of(db, id) {
+            store::unload(i);
+        }
+    }
+}
+
+fn subxact_commit(level: i32) {
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        for v in l.invals.iter_mut().filter(|v| v.level >= level) {
+            v.level = level - 1;
+        }
+        for lv in l.points.values_mut().filter(|lv| **lv >= level) {
+            *lv = level - 1;
+        }
+        for lv in l.all.values_mut().filter(|lv| **lv >= level) {
+            *lv = level - 1;
+        }
+        for c in l.created.iter_mut() {
+            if c.level >= level {
+                c.level = level - 1;
+            }
+            if c.written >= level {
+                c.written = level - 1;
+            }
+        }
+        for d in l.deferred.iter_mut().filter(|d| d.level >= level) {
+            d.level = level - 1;
+        }
+        if let Some(lv) = l.extension_dropped.as_mut().filter(|lv| **lv >= level) {
+            *lv = level - 1;
+        }
+    });
 }
 
 #[pgrx::pg_guard]
@@ -255,39 +523,8 @@ unsafe extern "C-unwind" fn subxact_callback(
     use pg_sys::SubXactEvent::*;
     let level = nest_level();
     match event {
-        SUBXACT_EVENT_ABORT_SUB => LOCAL.with(|l| {
-            let gone: Vec<i64> = {
-                let mut l = l.borrow_mut();
-                let (gone, keep): (Vec<(i64, i32)>, Vec<(i64, i32)>) = l.created.drain(..).partition(|&(_, lv)| lv >= level);
-                l.created = keep;
-                gone.into_iter().map(|(id, _)| id).collect()
-            };
-            release_created(gone);
-            let mut l = l.borrow_mut();
-            l.invals.retain(|v| v.level < level);
-            l.points.retain(|_, lv| *lv < level);
-            l.all.retain(|_, lv| *lv < level);
-            let mut counts: HashMap<i64, usize> = HashMap::new();
-            for v in &l.invals {
-                *counts.entry(v.cache_id).or_insert(0) += 1;
-            }
-            l.counts = counts;
-        }),
-        SUBXACT_EVENT_COMMIT_SUB => LOCAL.with(|l| {
-            let mut l = l.borrow_mut();
-            for v in l.invals.iter_mut().filter(|v| v.level >= level) {
-                v.level = level - 1;
-            }
-            for lv in l.points.values_mut().filter(|lv| **lv >= level) {
-                *lv = level - 1;
-            }
-            for lv in l.all.values_mut().filter(|lv| **lv >= level) {
-                *lv = level - 1;
-            }
-            for (_, lv) in l.created.iter_mut().filter(|(_, lv)| *lv >= level) {
-                *lv = level - 1;
-            }
-        }),
+        SUBXACT_EVENT_ABORT_SUB => subxact_abort(level),
+        SUBXACT_EVENT_COMMIT_SUB => subxact_commit(level),
         _ => {}
     }
 }
@@ -320,11 +557,48 @@ pub fn bump_epoch_at_end() {
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn on_exit(_code: i32, _arg: pg_sys::Datum) {
     store::window::free_staged();
-    store::release_all_writers();
+    store::clear_busy_marks();
 }
 
 pub fn ensure_exit_callback() {
     if !EXIT_REGISTERED.with(|r| r.replace(true)) {
         unsafe { pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(0usize)) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DROP EXTENSION: an object access hook sees the extension go (its own event trigger goes with
+// it, so cannot be relied on), and the database's caches are freed when that commits.
+
+static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn object_access(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+    sub_id: i32,
+    arg: *mut std::ffi::c_void,
+) {
+    unsafe {
+        if let Some(prev) = PREV_OBJECT_ACCESS {
+            prev(access, class_id, object_id, sub_id, arg);
+        }
+        if access == pg_sys::ObjectAccessType::OAT_DROP
+            && class_id == pg_sys::ExtensionRelationId
+            && object_id == pg_sys::get_extension_oid(c"tablecache".as_ptr(), true)
+        {
+            extension_dropped();
+            shmem::bump_def_epoch();
+            crate::catalog::forget_all();
+            bump_epoch_at_end();
+        }
+    }
+}
+
+pub fn install_hooks() {
+    unsafe {
+        PREV_OBJECT_ACCESS = pg_sys::object_access_hook;
+        pg_sys::object_access_hook = Some(object_access);
     }
 }

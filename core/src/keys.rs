@@ -289,12 +289,13 @@ pub fn has_null(key: &[u8], layout: &[ColKind]) -> bool {
 /// left to right, stopping at the first pair that differs or involves a
 /// NULL; a NULL makes the answer unknown (None). This is what a WHERE clause
 /// `(a, b) >= (x, y)` means, which differs from the NULLS LAST index order.
-pub fn sql_compare(key: &[u8], bound: &[u8], layout: &[ColKind]) -> Option<Ordering> {
+/// `col(j, x, y)` compares two column slices (tag included) of column `j`.
+pub fn sql_compare_by(key: &[u8], bound: &[u8], layout: &[ColKind], mut col: impl FnMut(usize, &[u8], &[u8]) -> Ordering) -> Option<Ordering> {
     let k = split_columns(key, layout);
     let b = split_columns(bound, layout);
-    for (x, y) in k.iter().zip(&b) {
+    for (j, (x, y)) in k.iter().zip(&b).enumerate() {
         match (x, y) {
-            (Some(x), Some(y)) => match x.cmp(y) {
+            (Some(x), Some(y)) => match col(j, x, y) {
                 Ordering::Equal => {}
                 o => return Some(o),
             },
@@ -304,10 +305,89 @@ pub fn sql_compare(key: &[u8], bound: &[u8], layout: &[ColKind]) -> Option<Order
     Some(Ordering::Equal)
 }
 
+/// [`sql_compare_by`] with byte order for every column.
+pub fn sql_compare(key: &[u8], bound: &[u8], layout: &[ColKind]) -> Option<Ordering> {
+    sql_compare_by(key, bound, layout, |_, x, y| x.cmp(y))
+}
+
 /// `key >= ge AND key < lt` under SQL semantics; unknown is not in range.
+pub fn sql_in_range_by(key: &[u8], ge: Option<&[u8]>, lt: Option<&[u8]>, layout: &[ColKind], mut col: impl FnMut(usize, &[u8], &[u8]) -> Ordering) -> bool {
+    ge.is_none_or(|g| matches!(sql_compare_by(key, g, layout, &mut col), Some(Ordering::Greater | Ordering::Equal)))
+        && lt.is_none_or(|l| sql_compare_by(key, l, layout, &mut col) == Some(Ordering::Less))
+}
+
+/// [`sql_in_range_by`] with byte order for every column.
 pub fn sql_in_range(key: &[u8], ge: Option<&[u8]>, lt: Option<&[u8]>, layout: &[ColKind]) -> bool {
-    ge.is_none_or(|g| matches!(sql_compare(key, g, layout), Some(Ordering::Greater | Ordering::Equal)))
-        && lt.is_none_or(|l| sql_compare(key, l, layout) == Some(Ordering::Less))
+    sql_in_range_by(key, ge, lt, layout, |_, x, y| x.cmp(y))
+}
+
+/// The bytes of an escaped part (escapes removed), and the part's length in `b`.
+pub fn unescape_part(b: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let len = part_len(b)?;
+    let mut out = Vec::with_capacity(len);
+    let mut i = 0;
+    while i < len - 2 {
+        out.push(b[i]);
+        i += if b[i] == 0 { 2 } else { 1 };
+    }
+    Some((out, len))
+}
+
+/// Compares two keys of one layout column by column, in the index's order: NULLS LAST, a key
+/// that is a prefix of the other first, a `prefix_end` sentinel above everything it extends.
+/// Columns marked in `collated` (single-part byte strings: text under a collation) are
+/// compared by `coll(column, a, b)` on their unescaped bytes; every other column by its bytes.
+/// With no collated column this equals plain byte order.
+pub fn cmp_collated(a: &[u8], b: &[u8], layout: &[ColKind], collated: &[bool], mut coll: impl FnMut(usize, &[u8], &[u8]) -> Ordering) -> Ordering {
+    let (mut pa, mut pb) = (0usize, 0usize);
+    for (j, kind) in layout.iter().enumerate() {
+        let (ta, tb) = match (a.get(pa), b.get(pb)) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(&x), Some(&y)) => (x, y),
+        };
+        if ta != tb || ta != TAG_VALUE {
+            match ta.cmp(&tb) {
+                Ordering::Equal if ta == TAG_NULL => {
+                    pa += 1;
+                    pb += 1;
+                    continue;
+                }
+                Ordering::Equal => return a[pa..].cmp(&b[pb..]), // sentinels or malformed: bytes decide
+                o => return o,
+            }
+        }
+        let width = |k: &[u8]| -> Option<usize> {
+            match *kind {
+                ColKind::Fixed(n) => (n as usize + 1 <= k.len()).then_some(n as usize + 1),
+                ColKind::Var(p) => {
+                    let mut end = 1;
+                    for _ in 0..p {
+                        end += part_len(&k[end..])?;
+                    }
+                    Some(end)
+                }
+            }
+        };
+        let (Some(wa), Some(wb)) = (width(&a[pa..]), width(&b[pb..])) else {
+            return a[pa..].cmp(&b[pb..]);
+        };
+        let o = if collated.get(j).copied().unwrap_or(false) {
+            match (unescape_part(&a[pa + 1..]), unescape_part(&b[pb + 1..])) {
+                (Some((x, _)), Some((y, _))) => coll(j, &x, &y),
+                _ => a[pa..pa + wa].cmp(&b[pb..pb + wb]),
+            }
+        } else {
+            a[pa..pa + wa].cmp(&b[pb..pb + wb])
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+        pa += wa;
+        pb += wb;
+    }
+    a[pa..].cmp(&b[pb..])
 }
 
 /// Smallest byte string above every key that extends the complete-column

@@ -6,7 +6,6 @@ use pgrx::pg_sys;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use tablecache_core::alloc::Offset;
 use tablecache_core::index::{self, Fence};
-use crate::store::rows::Row;
 
 pub const MAX_INDEXES: usize = 16;
 /// Committed invalidations waiting for a refresh. Beyond this, a cache falls back to "refresh the
@@ -48,7 +47,16 @@ pub struct KeyRef {
 pub struct PendingEntry {
     pub gen: u64,
     pub hi_inclusive: u32,
-    pub _pad: u32,
+    /// The top transaction id of the recording transaction (0: it had none). A writer resolves
+    /// the entry only once that transaction has ended, so the snapshot it re-reads with shows
+    /// the change.
+    pub xid: u32,
+    /// Non-zero: several entries of different transactions merged into this one (the list was
+    /// full); it may only be resolved when no recording transaction is mid-commit.
+    pub merged: u32,
+    /// Non-zero: a bound holds a NULL column (such keys are never merged into a range: SQL's
+    /// comparisons would not find their rows).
+    pub nulls: u32,
     pub index: [u8; NAME_LEN],
     pub lo: KeyRef,
     pub hi: KeyRef,
@@ -79,12 +87,13 @@ pub struct Slot {
     pub state: SlotState,
     pub db: pg_sys::Oid,
     pub cache_id: i64,
-    /// Definition version the arrays were built for; readers with another version fall through.
+    /// Definition fingerprint the arrays were built for; readers of another fall through.
     pub def_version: i64,
     pub incarnation: u64,
-    /// Backend that is loading/adjusting this cache (0: none). Guarded by the slot lock.
+    /// The cache's owner (the per-owner share of the region is counted by it).
+    pub owner: pg_sys::Oid,
+    /// Backend running a load, adjust or refresh of this cache (0: none), for the progress view.
     pub writer_pid: AtomicI32,
-    pub writer_cv: pg_sys::ConditionVariable,
     pub name: [u8; NAME_LEN],
     pub nindexes: u32,
     /// Position (in the definition's index list) of the window's index; -1 when unloaded.
@@ -160,14 +169,13 @@ impl Slot {
         unsafe {
             (*p).state = SlotState::Free;
             (*p).window_index = -1;
-            pg_sys::ConditionVariableInit(&mut (*p).writer_cv);
             pg_sys::ConditionVariableInit(&mut (*p).commit_cv);
         }
     }
 
-    /// Forgets every pending invalidation (the cache is being dropped); returns their blocks.
-    pub fn take_pending(&mut self) -> Vec<Offset> {
-        let mut out = Vec::new();
+    /// Forgets every pending invalidation (the cache is being dropped); adds their blocks to
+    /// `out` (sized by the caller: this runs under the slot lock).
+    pub fn take_pending(&mut self, out: &mut Vec<Offset>) {
         for e in &self.pending[..self.pending_count as usize] {
             for k in [e.lo, e.hi] {
                 if k.off != 0 {
@@ -177,7 +185,6 @@ impl Slot {
         }
         self.pending_count = 0;
         self.invalid_all = 0;
-        out
     }
 
     /// Is anything waiting to be re-read?
@@ -210,45 +217,6 @@ impl Slot {
         all.split_at(n)
     }
 
-    /// The positions `[lo, hi)` of index `i` that hold the first entry `>= key`, narrowed by
-    /// the fences, with the rows of a narrow block already being fetched. Valid for the index's
-    /// full order too (key, then primary key), as fences only compare key prefixes.
-    #[inline]
-    pub fn fence_block(&self, i: usize, key: &[u8]) -> (usize, usize) {
-        let arr = self.index_entries(i);
-        let (fences, top) = self.index_fences(i);
-        if fences.is_empty() {
-            return (0, arr.len());
-        }
-        let (lo, hi) = index::fence_window(fences, top, arr.len(), index::key_prefix(key));
-        // The rows of a block lie anywhere in the arena: asking for all of them at once costs
-        // about one memory latency instead of one per step of the binary search.
-        if hi - lo <= 2 * index::FENCE_STRIDE {
-            arr[lo..hi].iter().for_each(|&e| Row::prefetch(e));
-        }
-        (lo, hi)
-    }
-
-    /// For each of `rows` (rows that may or may not be in index `i`), the first position of the
-    /// index not below it in the index's full order (key, then primary key). The searches run
-    /// side by side, so that their memory fetches overlap instead of waiting one after another.
-    pub fn positions_of(&self, i: usize, rows: &[u64]) -> Vec<usize> {
-        let arr = self.index_entries(i);
-        rows.iter().for_each(|&r| Row::prefetch(r));
-        let blocks: Vec<(usize, usize)> = rows.iter().map(|&r| self.fence_block(i, Row::at(r).key(i))).collect();
-        rows.iter()
-            .zip(blocks)
-            .map(|(&r, (lo, hi))| lo + index::lower_bound(&arr[lo..hi], |e| crate::store::rows::cmp_rows(i, e, r)))
-            .collect()
-    }
-
-    /// First position of index `i` whose key is `>= key` (index key bytes only).
-    #[inline]
-    pub fn lower_bound(&self, i: usize, key: &[u8]) -> usize {
-        let (lo, hi) = self.fence_block(i, key);
-        lo + index::lower_bound(&self.index_entries(i)[lo..hi], |e| Row::at(e).key(i).cmp(key))
-    }
-
     pub fn index_entries(&self, i: usize) -> &'static [u64] {
         let ix = self.indexes[i];
         if ix.len == 0 {
@@ -267,10 +235,10 @@ impl Slot {
         }
     }
 
-    /// Resets the slot's published contents; returns the arena blocks that the caller must free
-    /// (outside this slot's critical section is fine: nothing references them any more).
-    pub fn take_contents(&mut self) -> Vec<Offset> {
-        let mut out = Vec::new();
+    /// Resets the slot's published contents; adds the arena blocks that the caller must free
+    /// (outside this slot's critical section is fine: nothing references them any more) to
+    /// `out`, sized by the caller.
+    pub fn take_contents(&mut self, out: &mut Vec<Offset>) {
         if self.state == SlotState::Loaded {
             // every row is in the primary-key array exactly once
             out.extend_from_slice(self.index_entries(0));
@@ -292,7 +260,6 @@ impl Slot {
         if self.state == SlotState::Loaded {
             self.state = SlotState::Unloaded;
         }
-        out
     }
 }
 

@@ -2,11 +2,11 @@
 //! `tablecache.index_def`; every change bumps the definition version (so loaded arrays built for
 //! another version are never read) and the shared epoch (so other backends re-read definitions).
 
-use crate::catalog::{self, as_catalog_owner, with_search_path, PRIMARY_KEY, SAFE_PATH};
 use crate::args::req;
+use crate::catalog::{self, names, PRIMARY_KEY};
+use crate::guard::{as_catalog_owner, current_pinned_settings, with_search_path, SAFE_PATH};
 use crate::keys;
 use crate::shmem::{self, NAME_LEN};
-use crate::sql_text::{qualified_type, quote_ident};
 use crate::store::{self, window};
 use crate::{fail, fail_detail};
 use pgrx::pg_sys;
@@ -17,7 +17,6 @@ use std::ffi::{CStr, CString};
 struct OutCol {
     name: String,
     typid: pg_sys::Oid,
-    typmod: i32,
     collation: pg_sys::Oid,
 }
 
@@ -30,10 +29,32 @@ fn check_name(what: &str, name: &str) {
     }
 }
 
-/// Plans the query once to learn its output columns and to refuse anything but a plain,
-/// read-only, non-volatile SELECT.
-fn describe_query(cache: &str, query: &str) -> Vec<OutCol> {
+/// The text of the one SELECT statement in `query` (a trailing `;` or comment dropped), or an
+/// error. The statement goes into `CREATE VIEW ... AS`, so nothing else may ride along.
+fn select_statement(cache: &str, query: &str) -> String {
     let c = CString::new(query).unwrap_or_else(|_| fail!(ERRCODE_INVALID_PARAMETER_VALUE, "query of cache \"{}\" contains a NUL byte", cache));
+    unsafe {
+        let list = pg_sys::raw_parser(c.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
+        let n = if list.is_null() { 0 } else { (*list).length as usize };
+        if n != 1 {
+            fail!(ERRCODE_INVALID_PARAMETER_VALUE, "query of cache \"{}\" must be a single SELECT statement ({} statements given)", cache, n);
+        }
+        let raw = (*(*list).elements).ptr_value as *mut pg_sys::RawStmt;
+        if (*(*raw).stmt).type_ != pg_sys::NodeTag::T_SelectStmt {
+            fail!(ERRCODE_INVALID_PARAMETER_VALUE, "query of cache \"{}\" must be a read-only SELECT", cache);
+        }
+        let bytes = query.as_bytes();
+        let start = ((*raw).stmt_location.max(0) as usize).min(bytes.len());
+        let end = if (*raw).stmt_len > 0 { (start + (*raw).stmt_len as usize).min(bytes.len()) } else { bytes.len() };
+        // a trailing "-- comment" must not swallow what follows the statement in CREATE VIEW
+        format!("{}\n", String::from_utf8_lossy(&bytes[start..end]))
+    }
+}
+
+/// Plans the query once to learn its output columns and to refuse anything but a plain,
+/// read-only, non-volatile SELECT over permanent tables without row-level security.
+fn describe_query(cache: &str, query: &str) -> Vec<OutCol> {
+    let c = CString::new(query).unwrap_or_default();
     unsafe {
         if pg_sys::SPI_connect() < 0 {
             fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
@@ -61,6 +82,11 @@ fn describe_query(cache: &str, query: &str) -> Vec<OutCol> {
         }
         // every table the query reads, views expanded
         for relid in crate::catalog::plan_tables(plan) {
+            let relname = CStr::from_ptr(pg_sys::get_rel_name(relid)).to_string_lossy().into_owned();
+            // a temporary table is one session's: its rows cannot be shared
+            if pg_sys::get_rel_persistence(relid) as u8 == pg_sys::RELPERSISTENCE_TEMP {
+                fail!(ERRCODE_FEATURE_NOT_SUPPORTED, "query of cache \"{}\" reads temporary table {}; its rows cannot be shared", cache, relname);
+            }
             // row-level security would make the shared rows depend on who loaded them
             let rls: Option<bool> = Spi::get_one_with_args(
                 "SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) $1",
@@ -72,7 +98,7 @@ fn describe_query(cache: &str, query: &str) -> Vec<OutCol> {
                     ERRCODE_FEATURE_NOT_SUPPORTED,
                     "query of cache \"{}\" reads table {} which has row-level security; its rows cannot be shared",
                     cache,
-                    CStr::from_ptr(pg_sys::get_rel_name(relid)).to_string_lossy()
+                    relname
                 );
             }
         }
@@ -80,61 +106,56 @@ fn describe_query(cache: &str, query: &str) -> Vec<OutCol> {
         let mut cols = Vec::new();
         for i in 0..(*td).natts as usize {
             let att = &*(*td).attrs.as_ptr().add(i);
-            cols.push(OutCol {
-                name: pg_sys::name_data_to_str(&att.attname).to_string(),
-                typid: att.atttypid,
-                typmod: att.atttypmod,
-                collation: att.attcollation,
-            });
+            cols.push(OutCol { name: pg_sys::name_data_to_str(&att.attname).to_string(), typid: att.atttypid, collation: att.attcollation });
         }
         pg_sys::SPI_finish();
         cols
     }
 }
 
-fn collation_clause(coll: pg_sys::Oid, typid: pg_sys::Oid) -> String {
-    if coll == pg_sys::InvalidOid || coll == unsafe { pg_sys::get_typcollation(typid) } {
-        return String::new();
-    }
-    let name: Option<String> = with_search_path(SAFE_PATH, || {
-        Spi::get_one_with_args(
-            "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.collname) FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.collnamespace WHERE c.oid OPERATOR(pg_catalog.=) $1",
-            &[coll.into()],
-        )
-        .unwrap_or(None)
-    });
-    name.map(|n| format!(" COLLATE {n}")).unwrap_or_default()
-}
-
 fn cache_exists(name: &str) -> bool {
-    with_search_path(SAFE_PATH, || {
-        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1)", &[name.into()])
-            .unwrap_or(None)
+    as_catalog_owner(|| {
+        crate::spi::select_one::<bool>("SELECT EXISTS (SELECT 1 FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1)", &[name.into()])
             .unwrap_or(false)
     })
 }
 
-/// The composite type's name, always schema-qualified (a cache name with a dot names its
-/// schema; otherwise the current schema), so that a cache named like a built-in type gets its
-/// own type and not the built-in one.
-fn type_name_sql(cache: &str) -> String {
-    let mut parts: Vec<String> = Spi::get_one_with_args::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[cache.into()])
-        .unwrap_or_else(|_| fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" is not a valid type name", cache))
-        .unwrap_or_default();
+/// (schema name, relation name) of the view a cache name asks for: a name with a dot names its
+/// schema, a plain one the current schema. Temporary schemas are refused: a cache is shared by
+/// every session and outlives its creator's.
+fn view_name(cache: &str) -> (String, String) {
+    let Some(mut parts) = names::parse_ident(cache).filter(|p| !p.is_empty() && p.len() <= 2) else {
+        fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" must be a name or schema.name", cache);
+    };
     if parts.len() == 1 {
-        let schema: Option<String> = Spi::get_one("SELECT pg_catalog.current_schema()::pg_catalog.text").ok().flatten();
+        let schema: Option<String> = crate::spi::select_one("SELECT pg_catalog.current_schema()::pg_catalog.text", &[]);
         match schema {
             Some(s) => parts.insert(0, s),
-            None => fail!(ERRCODE_INVALID_SCHEMA_NAME, "no schema has been selected to create the row type of cache \"{}\" in", cache),
+            None => fail!(ERRCODE_INVALID_SCHEMA_NAME, "no schema has been selected to create cache \"{}\" in", cache),
         }
     }
-    if parts.len() != 2 {
-        fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" must be a name or schema.name", cache);
+    let nsp = CString::new(parts[0].as_str()).unwrap_or_default();
+    let nspid = unsafe { pg_sys::LookupExplicitNamespace(nsp.as_ptr(), false) };
+    if parts[0] == "pg_temp" || unsafe { pg_sys::isAnyTempNamespace(nspid) } {
+        fail!(ERRCODE_FEATURE_NOT_SUPPORTED, "cache \"{}\" cannot be temporary: a cache is shared by every session", cache);
     }
-    parts.iter().map(|p| quote_ident(p)).collect::<Vec<_>>().join(".")
+    (parts.remove(0), parts.remove(0))
 }
 
-fn definitions_changed() {
+fn random_id() -> i64 {
+    let mut b = [0u8; 8];
+    loop {
+        if !unsafe { pg_sys::pg_strong_random(b.as_mut_ptr().cast(), 8) } {
+            fail!(ERRCODE_INTERNAL_ERROR, "could not generate a random cache id");
+        }
+        let id = i64::from_le_bytes(b) & i64::MAX;
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+pub fn definitions_changed() {
     shmem::bump_def_epoch();
     catalog::forget_all();
     crate::xact::bump_epoch_at_end();
@@ -144,83 +165,71 @@ fn definitions_changed() {
 fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Vec<Option<String>>>) {
     let (cache, query, primary_key) = (req(cache, "cache"), req(query, "query"), req(primary_key, "primary_key"));
     shmem::header();
-    check_name("cache", cache);
-    if cache_exists(cache) {
-        fail!(ERRCODE_DUPLICATE_OBJECT, "cache \"{}\" already exists", cache);
+    let name = names::canonical(cache).unwrap_or_else(|| fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" must be a name or schema.name", cache));
+    check_name("cache", &name);
+    let (schema, relname) = view_name(cache);
+    if cache_exists(&name) {
+        fail!(ERRCODE_DUPLICATE_OBJECT, "cache \"{}\" already exists", name);
     }
     if primary_key.is_empty() {
-        fail!(ERRCODE_INVALID_PARAMETER_VALUE, "primary key of cache \"{}\" must name at least one column", cache);
+        fail!(ERRCODE_INVALID_PARAMETER_VALUE, "primary key of cache \"{}\" must name at least one column", name);
     }
     let pk: Vec<String> = primary_key
         .into_iter()
-        .map(|c| c.unwrap_or_else(|| fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "primary key of cache \"{}\" contains NULL", cache)))
+        .map(|c| c.unwrap_or_else(|| fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "primary key of cache \"{}\" contains NULL", name)))
         .collect();
-    let cols = describe_query(cache, query);
+    let stmt = select_statement(&name, query);
+    let cols = describe_query(&name, &stmt);
     let mut seen = HashSet::new();
     for c in &cols {
         if !seen.insert(c.name.as_str()) {
-            fail!(ERRCODE_DUPLICATE_COLUMN, "query of cache \"{}\" returns column \"{}\" more than once", cache, c.name);
+            fail!(ERRCODE_DUPLICATE_COLUMN, "query of cache \"{}\" returns column \"{}\" more than once", name, c.name);
         }
     }
     let mut pkseen = HashSet::new();
     for k in &pk {
         let Some(col) = cols.iter().find(|c| &c.name == k) else {
-            fail!(ERRCODE_UNDEFINED_COLUMN, "primary key column \"{}\" is not an output column of cache \"{}\"", k, cache);
+            fail!(ERRCODE_UNDEFINED_COLUMN, "primary key column \"{}\" is not an output column of cache \"{}\"", k, name);
         };
         if !pkseen.insert(k.as_str()) {
-            fail!(ERRCODE_DUPLICATE_COLUMN, "column \"{}\" appears twice in the primary key of cache \"{}\"", k, cache);
+            fail!(ERRCODE_DUPLICATE_COLUMN, "column \"{}\" appears twice in the primary key of cache \"{}\"", k, name);
         }
         if let Err((code, msg)) = keys::key_type_for(col.typid, col.collation) {
-            pgrx::ereport!(ERROR, code, format!("column \"{}\" of cache \"{}\" cannot be a primary key: {}", k, cache, msg));
+            pgrx::ereport!(ERROR, code, format!("column \"{}\" of cache \"{}\" cannot be a primary key: {}", k, name, msg));
         }
     }
-    let tname = type_name_sql(cache);
-    let coldefs: Vec<String> = cols
-        .iter()
-        .map(|c| {
-            let t = unsafe { CStr::from_ptr(pg_sys::format_type_with_typemod(c.typid, c.typmod)).to_string_lossy().into_owned() };
-            format!("{} {}{}", quote_ident(&c.name), t, collation_clause(c.collation, c.typid))
-        })
-        .collect();
-    Spi::run(&format!("CREATE TYPE {} AS ({})", tname, coldefs.join(", ")))
-        .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not create the row type of cache \"{}\": {}", cache, e));
-    let rowtype: pg_sys::Oid = Spi::get_one_with_args("SELECT pg_catalog.to_regtype($1)::pg_catalog.oid", &[tname.clone().into()])
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| fail!(ERRCODE_INTERNAL_ERROR, "row type of cache \"{}\" was not created", cache));
-    let search_path: String = Spi::get_one("SELECT pg_catalog.current_setting('search_path')").ok().flatten().unwrap_or_default();
-    let owner = unsafe { pg_sys::GetUserId() };
-    let id: i64 = as_catalog_owner(|| {
-        Spi::get_one_with_args::<i64>(
-            "INSERT INTO tablecache.cache_def (name, query, primary_key, rowtype, owner, search_path, version) \
-             VALUES ($1, $2, $3, $4::pg_catalog.oid::pg_catalog.regtype, $5::pg_catalog.oid::pg_catalog.regrole, $6, pg_catalog.nextval('tablecache.def_version_seq')) RETURNING id",
-            &[cache.into(), query.into(), pk.clone().into(), rowtype.into(), owner.into(), search_path.into()],
+    let qualified = format!("{}.{}", names::quote_ident(&schema), names::quote_ident(&relname));
+    Spi::run(&format!("CREATE VIEW {qualified} AS {stmt}"))
+        .unwrap_or_else(|e| fail!(ERRCODE_INVALID_PARAMETER_VALUE, "could not create the view of cache \"{}\": {}", name, e));
+    let view: pg_sys::Oid = crate::spi::select_one("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[qualified.clone().into()])
+        .unwrap_or_else(|| fail!(ERRCODE_INTERNAL_ERROR, "the view of cache \"{}\" was not created", name));
+    let rowtype = unsafe { pg_sys::get_rel_type_id(view) };
+    let search_path: String = crate::spi::select_one("SELECT pg_catalog.current_setting('search_path')", &[]).unwrap_or_default();
+    let id = random_id();
+    as_catalog_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO tablecache.cache_def (id, name, query, primary_key, view, rowtype, search_path, settings, version) \
+             VALUES ($1, $2, $3, $4, $5::pg_catalog.oid::pg_catalog.regclass, $6::pg_catalog.oid::pg_catalog.regtype, $7, $8, pg_catalog.nextval('tablecache.def_version_seq'))",
+            &[id.into(), name.clone().into(), query.into(), pk.clone().into(), view.into(), rowtype.into(), search_path.into(), current_pinned_settings().into()],
         )
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| fail!(ERRCODE_INTERNAL_ERROR, "could not record cache \"{}\"", cache))
+        .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record cache \"{}\": {}", name, e))
     });
     // if this transaction (or subtransaction) aborts, whatever was loaded for it is freed
     crate::xact::created(id);
     definitions_changed();
 }
 
-/// After an index change on a loaded cache, rebuild its arrays by reloading the same window
-/// (in this transaction: the caller sees the new index at once).
-fn reload_if_loaded(cache: &str) {
-    let def = catalog::lookup_by_name(cache);
-    if store::find_slot(&def).is_none() {
-        return;
-    }
-    let w = store::become_writer(&def);
-    if let Some((ixname, ge, lt)) = window::window_spec(w.slot) {
-        let ixp = def.indexes.iter().position(|ix| ix.name == ixname);
-        match ixp {
-            Some(ixp) => {
-                window::set_window(&def, w.slot, ixp, ge, lt, window::Mode::Reload);
-            }
-            None => store::unload(w.slot), // the window's own index was dropped
+/// After an index change, rebuild a loaded cache's arrays by reloading the same window with
+/// the new definition (published when this transaction commits, like the catalog change). The
+/// caller holds the writer lock.
+fn reload_if_loaded(name: &str, lock: store::WriterLock, slot: usize) {
+    let def = catalog::lookup_by_name(name);
+    let Some((ixname, ge, lt)) = crate::sql::window::window_here(&def, slot) else { return };
+    match def.indexes.iter().position(|ix| ix.name == ixname) {
+        Some(ixp) => {
+            crate::sql::window::pass(&def, lock, slot, ixp, ge, lt, window::Mode::Reload);
         }
+        None => crate::xact::unload(def.id, slot), // the window's own index was dropped
     }
 }
 
@@ -232,32 +241,33 @@ fn create_index(cache: Option<&str>, index: Option<&str>, columns: Option<Vec<Op
     def.check_owner("create an index on it");
     check_name("index", index);
     if def.indexes.iter().any(|i| i.name == index) {
-        fail!(ERRCODE_DUPLICATE_OBJECT, "index \"{}\" of cache \"{}\" already exists", index, cache);
+        fail!(ERRCODE_DUPLICATE_OBJECT, "index \"{}\" of cache \"{}\" already exists", index, def.name);
     }
     if def.indexes.len() >= shmem::MAX_INDEXES {
-        fail!(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "cache \"{}\" already has the maximum of {} indexes", cache, shmem::MAX_INDEXES);
+        fail!(ERRCODE_PROGRAM_LIMIT_EXCEEDED, "cache \"{}\" already has the maximum of {} indexes", def.name, shmem::MAX_INDEXES);
     }
     let cols: Vec<String> = columns
         .into_iter()
         .map(|c| c.unwrap_or_else(|| fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "columns of index \"{}\" contain NULL", index)))
         .collect();
     catalog::build_index(&def, index, &cols);
+    let (lock, slot) = crate::sql::window::writer(&def);
     as_catalog_owner(|| {
         Spi::run_with_args(
             "INSERT INTO tablecache.index_def (cache, name, columns, position) \
              SELECT $1, $2, $3, COALESCE(pg_catalog.max(position) OPERATOR(pg_catalog.+) 1, 1) FROM tablecache.index_def WHERE cache OPERATOR(pg_catalog.=) $1",
-            &[cache.into(), index.into(), cols.into()],
+            &[def.name.clone().into(), index.into(), cols.into()],
         )
         .and_then(|_| {
             Spi::run_with_args(
-                "UPDATE tablecache.cache_def SET version = pg_catalog.nextval('tablecache.def_version_seq') WHERE name OPERATOR(pg_catalog.=) $1",
-                &[cache.into()],
+                "UPDATE tablecache.cache_def SET version = pg_catalog.nextval('tablecache.def_version_seq') WHERE id OPERATOR(pg_catalog.=) $1",
+                &[def.id.into()],
             )
         })
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record index \"{}\": {}", index, e));
     });
     definitions_changed();
-    reload_if_loaded(cache);
+    reload_if_loaded(&def.name, lock, slot);
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
@@ -267,24 +277,25 @@ fn drop_index(cache: Option<&str>, index: Option<&str>) {
     let def = catalog::lookup_by_name(cache);
     def.check_owner("drop its indexes");
     if index == PRIMARY_KEY {
-        fail!(ERRCODE_INVALID_PARAMETER_VALUE, "index \"{}\" of cache \"{}\" cannot be dropped", index, cache);
+        fail!(ERRCODE_INVALID_PARAMETER_VALUE, "index \"{}\" of cache \"{}\" cannot be dropped", index, def.name);
     }
     def.index_pos(index);
+    let (lock, slot) = crate::sql::window::writer(&def);
     as_catalog_owner(|| {
         Spi::run_with_args(
             "DELETE FROM tablecache.index_def WHERE cache OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2",
-            &[cache.into(), index.into()],
+            &[def.name.clone().into(), index.into()],
         )
         .and_then(|_| {
             Spi::run_with_args(
-                "UPDATE tablecache.cache_def SET version = pg_catalog.nextval('tablecache.def_version_seq') WHERE name OPERATOR(pg_catalog.=) $1",
-                &[cache.into()],
+                "UPDATE tablecache.cache_def SET version = pg_catalog.nextval('tablecache.def_version_seq') WHERE id OPERATOR(pg_catalog.=) $1",
+                &[def.id.into()],
             )
         })
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not drop index \"{}\": {}", index, e));
     });
     definitions_changed();
-    reload_if_loaded(cache);
+    reload_if_loaded(&def.name, lock, slot);
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
@@ -293,17 +304,64 @@ fn drop_cache(cache: Option<&str>) {
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_owner("drop it");
-    let tname = qualified_type(def.rowtype);
+    // the writer lock first, in the order every writer takes it (then the catalog row)
+    let _lock = store::lock_writer(def.id, true);
+    let slot = store::find_slot(&def).unwrap_or(usize::MAX);
     as_catalog_owner(|| {
-        Spi::run_with_args("DELETE FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1", &[cache.into()])
-            .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not drop cache \"{}\": {}", cache, e));
+        Spi::run_with_args("DELETE FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1", &[def.id.into()])
+            .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not drop cache \"{}\": {}", def.name, e));
     });
-    Spi::run(&format!("DROP TYPE IF EXISTS {tname}")).unwrap_or_else(|e| {
-        fail_detail!(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, e.to_string(), "could not drop the row type of cache \"{}\"", cache)
+    Spi::run(&format!("DROP VIEW IF EXISTS {}", def.view_sql)).unwrap_or_else(|e| {
+        fail_detail!(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, e.to_string(), "could not drop the view of cache \"{}\"", def.name)
     });
-    if store::find_slot(&def).is_some() {
-        let w = store::become_writer(&def);
-        store::release_slot(w.slot);
-    }
+    // the memory goes when the drop commits
+    crate::xact::release_at_commit(def.id, slot);
     definitions_changed();
 }
+
+/// Event trigger on sql_drop: a cache goes with its view (DROP VIEW, DROP TABLE ... CASCADE of a
+/// base table, DROP SCHEMA ... CASCADE, DROP OWNED).
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn tablecache_on_sql_drop(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    if !shmem::is_attached() {
+        return pg_sys::Datum::from(0usize);
+    }
+    let views: Vec<pg_sys::Oid> = with_search_path(SAFE_PATH, || {
+        crate::spi::select_column(
+            "SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() \
+             WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid OPERATOR(pg_catalog.=) 0",
+            &[],
+        )
+    });
+    if views.is_empty() {
+        return pg_sys::Datum::from(0usize);
+    }
+    let dropped: Vec<i64> = as_catalog_owner(|| {
+        Spi::connect_mut(|c| {
+            let mut out = Vec::new();
+            if let Ok(t) = c.update(
+                "DELETE FROM tablecache.cache_def WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) RETURNING id",
+                None,
+                &[views.into()],
+            ) {
+                for row in t {
+                    if let Ok(Some(id)) = row.get::<i64>(1) {
+                        out.push(id);
+                    }
+                }
+            }
+            out
+        })
+    });
+    for id in &dropped {
+        let _lock = store::lock_writer(*id, true); // held to the end: nobody writes it meanwhile
+        crate::xact::release_at_commit(*id, usize::MAX);
+    }
+    if !dropped.is_empty() {
+        definitions_changed();
+    }
+    pg_sys::Datum::from(0usize)
+}
+
+crate::finfo_v1!(pg_finfo_tablecache_on_sql_drop);

@@ -11,13 +11,18 @@ pgrx::extension_sql!(
 CREATE SEQUENCE tablecache.def_version_seq;
 
 CREATE TABLE tablecache.cache_def (
-    id bigint PRIMARY KEY DEFAULT pg_catalog.nextval('tablecache.def_version_seq'),
+    -- random: a cache re-created after DROP/CREATE EXTENSION never meets the old one's memory
+    id bigint PRIMARY KEY,
     name text NOT NULL UNIQUE,
     query text NOT NULL,
     primary_key text[] NOT NULL,
+    -- the view that holds the parsed query; its row type is the cache's row type and its
+    -- owner the cache's owner
+    view regclass NOT NULL,
     rowtype regtype NOT NULL,
-    owner regrole NOT NULL,
     search_path text NOT NULL,
+    -- 'name=value' settings of the creating session that the query runs with
+    settings text[] NOT NULL,
     version bigint NOT NULL,
     window_index text,
     window_ge text[],
@@ -41,7 +46,6 @@ SELECT pg_catalog.pg_extension_config_dump('tablecache.cache_def', '');
 SELECT pg_catalog.pg_extension_config_dump('tablecache.index_def', '');
 SELECT pg_catalog.pg_extension_config_dump('tablecache.def_version_seq', '');
 GRANT USAGE ON SCHEMA tablecache TO PUBLIC;
-GRANT SELECT ON tablecache.cache_def, tablecache.index_def TO PUBLIC;
 "#,
     name = "catalog",
     bootstrap
@@ -77,7 +81,10 @@ CREATE FUNCTION tablecache.invalidate_trigger() RETURNS trigger
     AS 'MODULE_PATHNAME', 'tablecache_invalidate_trigger' LANGUAGE c VOLATILE PARALLEL UNSAFE;
 
 CREATE VIEW tablecache.caches AS
-SELECT d.name, d.query, d.primary_key,
+SELECT d.name,
+       -- like a view's definition, the query is shown to those who may read the cache
+       CASE WHEN tablecache.may_read(d.name) THEN d.query END AS query,
+       d.primary_key,
        ARRAY['primary_key'] || ARRAY(SELECT i.name FROM tablecache.index_def i
                                      WHERE i.cache = d.name ORDER BY i.position) AS indexes,
        s.window_index, s.window_ge, s.window_lt,
@@ -85,7 +92,8 @@ SELECT d.name, d.query, d.primary_key,
        coalesce(s.rows, 0) AS rows,
        coalesce(s.bytes, 0) AS bytes,
        s.load_rows_done, s.load_rows_expected, s.writer_pid AS loading_pid,
-       d.owner, d.rowtype
+       (SELECT c.relowner::pg_catalog.regrole FROM pg_catalog.pg_class c WHERE c.oid = d.view) AS owner,
+       d.rowtype
 FROM tablecache.cache_def d
 LEFT JOIN tablecache.slot_info() s ON s.cache_id = d.id;
 
@@ -111,6 +119,15 @@ FROM tablecache.cache_def d JOIN tablecache.slot_info() s ON s.cache_id = d.id
 WHERE s.writer_pid IS NOT NULL;
 
 GRANT SELECT ON tablecache.caches, tablecache.stats, tablecache.memory, tablecache.progress TO PUBLIC;
+
+-- Creating a cache takes shared memory from every database of the server: a privilege that a
+-- superuser grants (GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) TO r).
+REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) FROM PUBLIC;
+
+-- A cache goes with its view: DROP VIEW, or DROP TABLE ... CASCADE of a base table, drops it.
+CREATE FUNCTION tablecache.on_sql_drop() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'tablecache_on_sql_drop' LANGUAGE c;
+CREATE EVENT TRIGGER tablecache_sql_drop ON sql_drop EXECUTE FUNCTION tablecache.on_sql_drop();
 "#,
     name = "surface",
     finalize

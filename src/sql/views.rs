@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use std::sync::atomic::Ordering;
 
 
-fn show(b: Option<crate::args::Bound>) -> Option<String> {
+fn show(b: Option<crate::bound::Bound>) -> Option<String> {
     b.map(|b| b.display())
 }
 

@@ -6,7 +6,7 @@
 //! collected: anything recorded meanwhile stays pending.
 
 use super::window::{read_bound, try_write_bound};
-use crate::args::Bound;
+use crate::bound::Bound;
 use crate::shmem::{self, slot::PendingEntry, slot::MAX_PENDING, Slot, SlotState, NAME_LEN};
 use pgrx::pg_sys;
 use std::sync::atomic::Ordering;
@@ -37,6 +37,16 @@ impl Inval {
     pub fn is_all(&self) -> bool {
         self.index.is_empty()
     }
+
+    /// Does a bound hold a NULL column?
+    pub fn has_nulls(&self) -> bool {
+        [&self.lo, &self.hi].iter().any(|b| b.as_ref().is_some_and(|b| b.values.iter().any(|v| v.image.is_none())))
+    }
+
+    /// One key (or key prefix), not a range.
+    pub fn is_point(&self) -> bool {
+        self.hi_inclusive && matches!((&self.lo, &self.hi), (Some(a), Some(b)) if a.key == b.key)
+    }
     /// Byte range of the encoded keys covered: [lo, end).
     pub fn byte_range(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
         let lo = self.lo.as_ref().map(|b| b.key.clone());
@@ -53,13 +63,14 @@ fn free_entry_blocks(e: &PendingEntry, out: &mut Vec<Offset>) {
     }
 }
 
-/// Records `invals` in slot `i` (PRE_COMMIT: must not fail). Returns false when they could
-/// not be kept one by one and the cache fell back to "re-read everything".
-pub fn record(i: usize, invals: &[Inval]) -> bool {
+/// Records `invals` of transaction `xid` (0: it has none) in slot `i` (PRE_COMMIT: must not
+/// fail). Returns false when they could not be kept one by one and the cache fell back to
+/// "re-read everything".
+pub fn record(i: usize, invals: &[Inval], xid: u32) -> bool {
     let s = shmem::slot(i);
     // Blocks first, outside the slot lock; on any failure fall back to invalid_all.
     let mut prepared: Vec<PendingEntry> = Vec::with_capacity(invals.len());
-    let mut all = invals.iter().any(|v| v.is_all()) || invals.len() > MAX_PENDING;
+    let mut all = invals.len() > MAX_PENDING;
     if !all {
         for v in invals {
             let lo = v.lo.as_ref().map(try_write_bound);
@@ -68,7 +79,9 @@ pub fn record(i: usize, invals: &[Inval]) -> bool {
             let mut e = PendingEntry {
                 gen: 0,
                 hi_inclusive: v.hi_inclusive as u32,
-                _pad: 0,
+                xid,
+                merged: 0,
+                nulls: v.has_nulls() as u32,
                 index: [0; NAME_LEN],
                 lo: lo.flatten().unwrap_or_default(),
                 hi: hi.flatten().unwrap_or_default(),
@@ -81,7 +94,8 @@ pub fn record(i: usize, invals: &[Inval]) -> bool {
             }
         }
     }
-    let mut garbage = Vec::new();
+    // sized before the lock: merging frees at most the blocks of every entry
+    let mut garbage = Vec::with_capacity(2 * MAX_PENDING + 2 * prepared.len());
     let fell_back;
     {
         let _g = shmem::lock_slot(i, true);
@@ -113,54 +127,66 @@ pub fn record(i: usize, invals: &[Inval]) -> bool {
     !fell_back
 }
 
-/// Makes room in a full pending list without allocating: all entries of one index become one
-/// entry from the lowest lower bound to the highest upper end (re-reading more rows, never
-/// fewer). The merged entry takes a new generation, so a refresh that collected the old ones
-/// leaves it pending. Runs under the slot's exclusive lock.
+/// Makes room in a full pending list: all entries of one index become one entry from the
+/// lowest lower bound to the highest upper end (re-reading more rows, never fewer). The merged
+/// entry takes a new generation, so a refresh that collected the old ones leaves it pending,
+/// and is marked merged: it stands for several transactions. Runs under the slot's exclusive
+/// lock; allocates nothing (the entries are merged in place).
 fn merge_pending(s: &mut Slot, garbage: &mut Vec<Offset>) {
     let n = s.pending_count as usize;
-    let mut out: Vec<PendingEntry> = Vec::with_capacity(n);
     let key = |k: &crate::shmem::slot::KeyRef| Slot::key_bytes(k);
     let end = |e: &PendingEntry| -> Option<Vec<u8>> {
         key(&e.hi).map(|h| if e.hi_inclusive != 0 { tablecache_core::keys::prefix_end(h) } else { h.to_vec() })
     };
-    for e in s.pending[..n].iter().copied() {
-        match out.iter_mut().find(|m| m.index == e.index) {
-            None => out.push(e),
-            Some(m) => {
-                // lower: the smaller (unbounded wins)
-                let take_lo = match (key(&m.lo), key(&e.lo)) {
-                    (None, _) => false,
-                    (Some(_), None) => true,
-                    (Some(a), Some(b)) => b < a,
-                };
-                if take_lo {
-                    garbage.extend((m.lo.off != 0).then_some(m.lo.off));
-                    m.lo = e.lo;
-                } else if e.lo.off != 0 {
-                    garbage.push(e.lo.off);
-                }
-                let take_hi = match (end(m), end(&e)) {
-                    (None, _) => false,
-                    (Some(_), None) => true,
-                    (Some(a), Some(b)) => b > a,
-                };
-                if take_hi {
-                    garbage.extend((m.hi.off != 0).then_some(m.hi.off));
-                    m.hi = e.hi;
-                    m.hi_inclusive = e.hi_inclusive;
-                } else if e.hi.off != 0 {
-                    garbage.push(e.hi.off);
-                }
-            }
+    let mut w = 0;
+    for r in 0..n {
+        let e = s.pending[r];
+        let Some(m) = s.pending[..w].iter_mut().find(|m| m.index == e.index) else {
+            s.pending[w] = e;
+            w += 1;
+            continue;
+        };
+        m.merged = 1;
+        m.xid = 0;
+        if m.nulls != 0 || e.nulls != 0 {
+            // cannot be a range: make it "everything" (an index no definition has)
+            garbage.extend([m.lo.off, m.hi.off, e.lo.off, e.hi.off].into_iter().filter(|&o| o != 0));
+            m.index = [0; NAME_LEN];
+            m.lo = Default::default();
+            m.hi = Default::default();
+            m.nulls = 0;
+            continue;
+        }
+        // lower: the smaller (unbounded wins)
+        let take_lo = match (key(&m.lo), key(&e.lo)) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(a), Some(b)) => b < a,
+        };
+        if take_lo {
+            garbage.extend((m.lo.off != 0).then_some(m.lo.off));
+            m.lo = e.lo;
+        } else if e.lo.off != 0 {
+            garbage.push(e.lo.off);
+        }
+        let take_hi = match (end(m), end(&e)) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(a), Some(b)) => b > a,
+        };
+        if take_hi {
+            garbage.extend((m.hi.off != 0).then_some(m.hi.off));
+            m.hi = e.hi;
+            m.hi_inclusive = e.hi_inclusive;
+        } else if e.hi.off != 0 {
+            garbage.push(e.hi.off);
         }
     }
-    for (k, mut m) in out.into_iter().enumerate() {
+    for m in &mut s.pending[..w] {
         s.inval_gen += 1;
         m.gen = s.inval_gen;
-        s.pending[k] = m;
-        s.pending_count = k as u32 + 1;
     }
+    s.pending_count = w as u32;
 }
 
 /// The recording transaction is now visible (or aborted): let refreshes proceed.
@@ -185,23 +211,60 @@ impl Collected {
     }
 }
 
-/// Collects the pending entries of slot `i`. With `block`, waits (interruptibly) until no
-/// recording transaction is mid-commit; without, returns None in that case.
-pub fn collect(i: usize, block: bool) -> Option<Collected> {
+fn in_progress(xid: u32) -> bool {
+    let x = pg_sys::TransactionId::from(xid);
+    unsafe { pg_sys::TransactionIdIsCurrentTransactionId(x) || pg_sys::TransactionIdIsInProgress(x) }
+}
+
+/// Collects the pending entries of slot `i` whose recording transactions have ended, so that a
+/// snapshot taken afterwards shows their changes. With `block`, waits for the ones still
+/// committing: for each entry's own transaction (a heavyweight wait on its xid, which the
+/// deadlock detector sees), never for transactions that start committing meanwhile, so a
+/// writer cannot starve; merged entries and the "re-read everything" fallback, which stand for
+/// several transactions, wait until none is mid-commit. Without `block`, entries whose
+/// transactions are still committing stay pending.
+pub fn collect(i: usize, block: bool) -> Collected {
     let s = shmem::slot(i);
     let mut sleeping = false;
-    let result = loop {
-        let col = {
+    let col = loop {
+        let (all, entries) = {
             let _g = shmem::lock_slot(i, false);
             gather(s)
         };
-        // Read after collecting: every collected entry's transaction has then left PRE_COMMIT
-        // and is visible to any snapshot taken from now on.
-        if s.committing.load(Ordering::Acquire) == 0 {
-            break Some(col);
+        // Read after gathering: a merged entry's transactions have then all left PRE_COMMIT.
+        let quiet = s.committing.load(Ordering::Acquire) == 0;
+        let mut col = Collected::default();
+        let (mut wait_xid, mut wait_quiet) = (None, false);
+        if let Some(g) = all {
+            if quiet {
+                col.all_gen = Some(g);
+            } else {
+                wait_quiet = true;
+            }
         }
-        if !block {
-            break None;
+        for (e, v) in entries {
+            let ready = if e.merged != 0 {
+                wait_quiet |= !quiet;
+                quiet
+            } else if e.xid != 0 && in_progress(e.xid) {
+                if !unsafe { pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::TransactionId::from(e.xid)) } {
+                    wait_xid.get_or_insert(e.xid);
+                }
+                false
+            } else {
+                true
+            };
+            if ready {
+                col.gens.push(e.gen);
+                col.invals.push(v);
+            }
+        }
+        if !block || (wait_xid.is_none() && !wait_quiet) {
+            break col;
+        }
+        if let Some(x) = wait_xid {
+            unsafe { pg_sys::XactLockTableWait(pg_sys::TransactionId::from(x), std::ptr::null_mut(), std::ptr::null_mut(), pg_sys::XLTW_Oper::XLTW_None) };
+            continue;
         }
         if !sleeping {
             unsafe { pg_sys::ConditionVariablePrepareToSleep(&mut s.commit_cv) };
@@ -213,25 +276,26 @@ pub fn collect(i: usize, block: bool) -> Option<Collected> {
     if sleeping {
         unsafe { pg_sys::ConditionVariableCancelSleep() };
     }
-    result
+    col
 }
 
-fn gather(s: &Slot) -> Collected {
-    let mut c = Collected::default();
-    if s.invalid_all != 0 {
-        c.all_gen = Some(s.invalid_all_gen);
-    }
-    for e in &s.pending[..s.pending_count as usize] {
-        c.gens.push(e.gen);
-        let end = e.index.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
-        c.invals.push(Inval {
-            index: String::from_utf8_lossy(&e.index[..end]).into_owned(),
-            lo: read_bound(&e.lo),
-            hi: read_bound(&e.hi),
-            hi_inclusive: e.hi_inclusive != 0,
-        });
-    }
-    c
+/// The "re-read everything" generation, if set, and every pending entry. Under the slot lock.
+fn gather(s: &Slot) -> (Option<u64>, Vec<(PendingEntry, Inval)>) {
+    let all = (s.invalid_all != 0).then_some(s.invalid_all_gen);
+    let entries = s.pending[..s.pending_count as usize]
+        .iter()
+        .map(|e| {
+            let end = e.index.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+            let v = Inval {
+                index: String::from_utf8_lossy(&e.index[..end]).into_owned(),
+                lo: read_bound(&e.lo),
+                hi: read_bound(&e.hi),
+                hi_inclusive: e.hi_inclusive != 0,
+            };
+            (*e, v)
+        })
+        .collect();
+    (all, entries)
 }
 
 /// Removes the collected entries from the slot (called inside `publish`'s critical section).
@@ -260,7 +324,7 @@ pub fn clear_collected(s: &mut Slot, col: &Collected, garbage: &mut Vec<Offset>)
 
 /// A slot for cache `cache_id` of this database, assigned if needed, without ever raising an
 /// error (PRE_COMMIT). None when every slot is taken.
-pub fn slot_for_commit(cache_id: i64, name: &str, version: i64) -> Option<usize> {
+pub fn slot_for_commit(cache_id: i64, info: &crate::xact::CacheInfo) -> Option<usize> {
     let db = unsafe { pg_sys::MyDatabaseId };
     let _g = shmem::lock_global(true);
     let mut free = None;
@@ -277,6 +341,6 @@ pub fn slot_for_commit(cache_id: i64, name: &str, version: i64) -> Option<usize>
     if shmem::is_tombstoned(db, cache_id) {
         return None; // dropped while this transaction was invalidating it
     }
-    super::init_slot(i, cache_id, name, version);
+    super::init_slot(i, cache_id, &info.name, info.fingerprint, info.owner);
     Some(i)
 }

@@ -1,5 +1,6 @@
-//! The shared-memory store of one cache: finding its slot, reading under a shared lock, and
-//! publishing new contents (see `publish`) in a critical section that cannot fail.
+//! The shared-memory store of one cache: finding its slot, the writer lock, reading under a
+//! shared lock, and publishing new contents (see `publish`) in a critical section that cannot
+//! fail.
 
 pub mod inval;
 pub mod rows;
@@ -9,7 +10,6 @@ use crate::catalog::CacheDef;
 use crate::shmem::{self, slot::KeyRef, LockGuard, Slot, SlotState};
 use crate::fail;
 use pgrx::pg_sys;
-use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use tablecache_core::alloc::Offset;
 
@@ -40,16 +40,9 @@ pub fn find_slot(def: &CacheDef) -> Option<usize> {
             return Some(i);
         }
     }
-    let _g = shmem::lock_global(false);
-    for i in 0..shmem::max_caches() {
-        let s = shmem::slot(i);
-        if slot_is(s, def) {
-            def.slot_hint.set(Some((i, s.incarnation)));
-            return Some(i);
-        }
-    }
-    def.slot_hint.set(None);
-    None
+    let i = slot_of(my_db(), def.id);
+    def.slot_hint.set(i.map(|i| (i, shmem::slot(i).incarnation)));
+    i
 }
 
 /// Slots that belong to none of `dbs` (their database was dropped).
@@ -63,6 +56,12 @@ pub fn slots_of_other_databases(dbs: &[pg_sys::Oid]) -> Vec<usize> {
         .collect()
 }
 
+/// Every slot of database `db`.
+pub fn slots_of_database(db: pg_sys::Oid) -> Vec<usize> {
+    let _g = shmem::lock_global(false);
+    (0..shmem::max_caches()).filter(|&i| shmem::slot(i).state != SlotState::Free && shmem::slot(i).db == db).collect()
+}
+
 /// The slot of cache `id` of database `db`, if any.
 pub fn slot_of(db: pg_sys::Oid, id: i64) -> Option<usize> {
     let _g = shmem::lock_global(false);
@@ -72,19 +71,35 @@ pub fn slot_of(db: pg_sys::Oid, id: i64) -> Option<usize> {
     })
 }
 
-/// The slot of `def`, assigning a free one when it has none.
+/// The share of the region's bytes and slots that the caches of one non-superuser owner may
+/// take together (`tablecache.owner_share`, percent).
+fn owner_limit(total: u64) -> Option<u64> {
+    let share = crate::guc::OWNER_SHARE.get().clamp(1, 100) as u64;
+    (share < 100).then(|| total * share / 100)
+}
+
+fn owner_bounded(owner: pg_sys::Oid) -> bool {
+    !unsafe { pg_sys::superuser_arg(owner) }
+}
+
+/// The slot of `def`, assigning a free one when it has none (within the owner's share).
 pub fn ensure_slot(def: &CacheDef) -> usize {
     if let Some(i) = find_slot(def) {
         return i;
     }
+    let bounded = owner_bounded(def.owner);
     let found = {
         let _g = shmem::lock_global(true);
         let mut found = None;
+        let mut owned = 0u64;
         for i in 0..shmem::max_caches() {
             let s = shmem::slot(i);
             if slot_is(s, def) {
                 found = Some(i);
                 break;
+            }
+            if s.state != SlotState::Free && s.owner == def.owner {
+                owned += 1;
             }
             if s.state == SlotState::Free && found.is_none() {
                 found = Some(i);
@@ -93,7 +108,18 @@ pub fn ensure_slot(def: &CacheDef) -> usize {
         if let Some(i) = found {
             let s = shmem::slot(i);
             if s.state == SlotState::Free {
-                init_slot(i, def.id, &def.name, def.version);
+                if bounded && owner_limit(shmem::max_caches() as u64).is_some_and(|lim| owned + 1 > lim.max(1)) {
+                    drop(_g);
+                    fail!(
+                        ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+                        "the caches of role {} may take at most {}% of the {} cache slots (tablecache.owner_share); cache \"{}\" gets none",
+                        crate::keys::role_name(def.owner),
+                        crate::guc::OWNER_SHARE.get(),
+                        shmem::max_caches(),
+                        def.name
+                    );
+                }
+                init_slot(i, def.id, &def.name, def.fingerprint, def.owner);
             }
             def.slot_hint.set(Some((i, s.incarnation)));
         }
@@ -110,12 +136,30 @@ pub fn ensure_slot(def: &CacheDef) -> usize {
     }
 }
 
+/// How many more bytes `def`'s cache may take before its owner passes its share of the region
+/// (None: unbounded), not counting what the cache holds now.
+pub fn owner_budget(def: &CacheDef, slot: usize) -> Option<u64> {
+    if !owner_bounded(def.owner) {
+        return None;
+    }
+    let limit = owner_limit(shmem::memory_stats().total_bytes as u64)?;
+    let others: u64 = {
+        let _g = shmem::lock_global(false);
+        (0..shmem::max_caches())
+            .filter(|&i| i != slot && shmem::slot(i).state != SlotState::Free && shmem::slot(i).owner == def.owner)
+            .map(|i| shmem::slot(i).bytes)
+            .sum()
+    };
+    Some(limit.saturating_sub(others))
+}
+
 /// Assigns free slot `i` to a cache. Caller holds the global lock exclusively.
-pub fn init_slot(i: usize, cache_id: i64, name: &str, version: i64) {
+pub fn init_slot(i: usize, cache_id: i64, name: &str, fingerprint: i64, owner: pg_sys::Oid) {
     let s = shmem::slot(i);
     s.db = my_db();
     s.cache_id = cache_id;
-    s.def_version = version;
+    s.def_version = fingerprint;
+    s.owner = owner;
     s.incarnation = shmem::header().incarnations.fetch_add(1, Ordering::AcqRel) + 1;
     s.set_name(name);
     s.window_index = -1;
@@ -130,21 +174,99 @@ pub fn init_slot(i: usize, cache_id: i64, name: &str, version: i64) {
     s.state = SlotState::Unloaded;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The writer lock: one writer (load, adjust, refresh, unload, drop, index changes) per cache at
+// a time. A heavyweight lock, so that PostgreSQL's deadlock detector sees every wait for it
+// (a writer may wait for table locks while it holds it, and the holder of a table lock may
+// want it), and so that it goes with the transaction: held to the end of a transaction whose
+// memory changes are published at its commit, released at once by a pass that publishes
+// itself. Its tag is an advisory lock tag with a fourth field that SQL's advisory lock
+// functions never use, so it cannot collide with an application's advisory locks.
+
+const WRITER_TAG: u16 = 0x7443;
+
+pub struct WriterLock {
+    tag: pg_sys::LOCKTAG,
+}
+
+fn writer_tag(id: i64) -> pg_sys::LOCKTAG {
+    pg_sys::LOCKTAG {
+        locktag_field1: my_db().to_u32(),
+        locktag_field2: ((id as u64) >> 32) as u32,
+        locktag_field3: id as u32,
+        locktag_field4: WRITER_TAG,
+        locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+        locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+    }
+}
+
+/// Takes cache `id`'s writer lock; without `wait`, None when somebody else holds it.
+pub fn lock_writer(id: i64, wait: bool) -> Option<WriterLock> {
+    let tag = writer_tag(id);
+    let r = unsafe { pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as i32, false, !wait) };
+    (r != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL).then_some(WriterLock { tag })
+}
+
+impl WriterLock {
+    /// Gives the lock back before the transaction ends (a pass that published itself).
+    pub fn release(self) {
+        unsafe { pg_sys::LockRelease(&self.tag, pg_sys::ExclusiveLock as i32, false) };
+    }
+}
+
+/// Marks slot `i` as being written by this backend while alive (the `progress` view).
+pub struct Busy(usize);
+
+impl Busy {
+    pub fn new(i: usize) -> Busy {
+        shmem::slot(i).writer_pid.store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
+        Busy(i)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let _ = shmem::slot(self.0).writer_pid.compare_exchange(unsafe { pg_sys::MyProcPid }, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Exit callback: a backend that exits while marked busy (a FATAL exit does not unwind Rust
+/// frames) clears its mark.
+pub fn clear_busy_marks() {
+    if !shmem::is_attached() {
+        return;
+    }
+    let me = unsafe { pg_sys::MyProcPid };
+    for i in 0..shmem::max_caches() {
+        let _ = shmem::slot(i).writer_pid.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
 /// A shared lock on a loaded cache whose arrays match `def`. None: not loaded (or loaded for
-/// another definition version), so the caller falls through to the database.
+/// another definition), so the caller falls through to the database.
 pub struct ReadGuard {
     _lock: LockGuard,
     pub slot: &'static Slot,
 }
 
-///
-/// Also None when the cache may not answer for this transaction: it has uncommitted
-/// invalidations of the cache (the database shows it its own changes), or it reads from a
-/// transaction snapshot (REPEATABLE READ, SERIALIZABLE: the cache may hold newer rows). When
-/// committed invalidations are pending, the reader refreshes them first if it can do so at
-/// once, and falls through otherwise.
-pub fn read(def: &CacheDef) -> Option<ReadGuard> {
-    if crate::xact::uses_xact_snapshot() || crate::xact::has_local(def.id) || def.rls_applies() {
+/// What the reading transaction is, as far as the store must know.
+#[derive(Clone, Copy, Default)]
+pub struct ReadCtx {
+    /// the transaction may not be answered from memory (REPEATABLE READ or SERIALIZABLE, its
+    /// own uncommitted invalidations or window changes of this cache, row-level security)
+    pub fall_through: bool,
+    /// it may refresh pending invalidations itself: it has written nothing, so nothing
+    /// uncommitted can reach the shared cache
+    pub may_refresh: bool,
+}
+
+/// The cache's memory, if it may answer this read. When committed invalidations are pending,
+/// the reader refreshes them first if it can do so at once, and falls through otherwise.
+pub fn read(def: &CacheDef, cx: ReadCtx) -> Option<ReadGuard> {
+    if cx.fall_through {
         return None;
     }
     let i = find_slot(def)?;
@@ -152,115 +274,22 @@ pub fn read(def: &CacheDef) -> Option<ReadGuard> {
     loop {
         let lock = shmem::lock_slot(i, false);
         let s = shmem::slot(i);
-        if !slot_is(s, def) || s.state != SlotState::Loaded || s.def_version != def.version {
+        if !slot_is(s, def) || s.state != SlotState::Loaded || s.def_version != def.fingerprint {
             return None;
         }
         if !s.has_pending() {
             return Some(ReadGuard { _lock: lock, slot: s });
         }
         drop(lock);
-        if refreshed || !try_refresh(def) {
+        if refreshed || !cx.may_refresh || !window::try_refresh(def, i) {
             return None;
         }
         refreshed = true;
     }
 }
 
-/// A reader's refresh: only in a transaction that has written nothing (so that nothing
-/// uncommitted can reach the shared cache), only if no other writer is busy, never waiting.
-fn try_refresh(def: &CacheDef) -> bool {
-    if unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId {
-        return false;
-    }
-    let Some(w) = try_become_writer(def) else { return false };
-    let Some((ixp, ge, lt)) = window::current_window(w.slot) else { return false };
-    window::write_pass(def, w.slot, ixp, ge, lt, window::Mode::Refresh, false).is_some()
-}
-
 // ---------------------------------------------------------------------------------------------
-// Writers: one at a time per cache. The role is a pid in the slot; others wait on its condition
-// variable (interruptibly). A backend that exits while holding it gives it back in its exit
-// callback; a crash resets all of shared memory anyway.
-
-thread_local! {
-    static WRITING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-pub struct WriterGuard {
-    pub slot: usize,
-}
-
-pub fn become_writer(def: &CacheDef) -> WriterGuard {
-    crate::xact::ensure_exit_callback();
-    loop {
-        let i = ensure_slot(def);
-        let s = shmem::slot(i);
-        unsafe { pg_sys::ConditionVariablePrepareToSleep(&mut s.writer_cv) };
-        loop {
-            let got = {
-                let _g = shmem::lock_slot(i, true);
-                if !slot_is(s, def) {
-                    None
-                } else if s.writer_pid.load(Ordering::Acquire) == 0 {
-                    s.writer_pid.store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
-                    Some(true)
-                } else {
-                    Some(false)
-                }
-            };
-            match got {
-                Some(true) => {
-                    unsafe { pg_sys::ConditionVariableCancelSleep() };
-                    WRITING.with(|w| w.borrow_mut().push(i));
-                    return WriterGuard { slot: i };
-                }
-                Some(false) => unsafe { pg_sys::ConditionVariableSleep(&mut s.writer_cv, pg_sys::PG_WAIT_EXTENSION) },
-                None => break, // slot was dropped and reassigned: find ours again
-            }
-        }
-        unsafe { pg_sys::ConditionVariableCancelSleep() };
-    }
-}
-
-/// The writer role if it is free right now.
-pub fn try_become_writer(def: &CacheDef) -> Option<WriterGuard> {
-    crate::xact::ensure_exit_callback();
-    let i = find_slot(def)?;
-    let s = shmem::slot(i);
-    let _g = shmem::lock_slot(i, true);
-    if !slot_is(s, def) || s.writer_pid.load(Ordering::Acquire) != 0 {
-        return None;
-    }
-    s.writer_pid.store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
-    WRITING.with(|w| w.borrow_mut().push(i));
-    Some(WriterGuard { slot: i })
-}
-
-fn release_writer_slot(i: usize) {
-    let s = shmem::slot(i);
-    {
-        let _g = shmem::lock_slot(i, true);
-        if s.writer_pid.load(Ordering::Acquire) == unsafe { pg_sys::MyProcPid } {
-            s.writer_pid.store(0, Ordering::Release);
-        }
-    }
-    unsafe { pg_sys::ConditionVariableBroadcast(&mut s.writer_cv) };
-}
-
-impl Drop for WriterGuard {
-    fn drop(&mut self) {
-        WRITING.with(|w| w.borrow_mut().retain(|&x| x != self.slot));
-        release_writer_slot(self.slot);
-    }
-}
-
-/// Exit callback: give back writer roles (a FATAL exit does not unwind Rust frames).
-pub fn release_all_writers() {
-    let held: Vec<usize> = WRITING.with(|w| std::mem::take(&mut *w.borrow_mut()));
-    for i in held {
-        release_writer_slot(i);
-    }
-}
+// Publishing
 
 /// New contents for a slot, fully prepared outside the lock.
 pub struct Contents {
@@ -276,13 +305,14 @@ pub struct Contents {
     pub def_version: i64,
 }
 
-/// Swaps `new` into slot `i` and returns the blocks of the old contents that are no longer
-/// referenced (`keep_rows`: rows still referenced by the new arrays are not returned).
-/// Runs under the slot's exclusive lock and cannot fail: no allocation, no ereport.
+/// Swaps `new` into slot `i`; returns the blocks of the old contents that are no longer
+/// referenced (old arrays, old window keys, `expired_rows`, resolved invalidations).
+/// Runs under the slot's exclusive lock and cannot fail: no allocation (the garbage list is
+/// sized first), no ereport.
 pub fn publish(i: usize, new: Contents, expired_rows: &[Offset], resolved: &inval::Collected) -> Vec<Offset> {
+    let mut garbage: Vec<Offset> = Vec::with_capacity(expired_rows.len() + 2 * shmem::MAX_INDEXES + 2 + 2 * resolved.gens.len());
     let _g = shmem::lock_slot(i, true);
     let s = shmem::slot(i);
-    let mut garbage: Vec<Offset> = Vec::with_capacity(expired_rows.len() + 20);
     for ix in s.indexes.iter_mut() {
         garbage.extend([ix.array, ix.fences].into_iter().filter(|&o| o != 0));
         *ix = Default::default();
@@ -310,24 +340,33 @@ pub fn publish(i: usize, new: Contents, expired_rows: &[Offset], resolved: &inva
     garbage
 }
 
-/// Unloads a cache (drop, or a definition change that invalidates its arrays).
+/// The old contents' blocks, sized before the slot lock is taken (the caller holds the writer
+/// lock, so they cannot change meanwhile).
+fn contents_garbage(i: usize) -> Vec<Offset> {
+    let s = shmem::slot(i);
+    let rows = if s.state == SlotState::Loaded { s.index_entries(0).len() } else { 0 };
+    Vec::with_capacity(rows + 2 * shmem::MAX_INDEXES + 2 + 2 * shmem::slot::MAX_PENDING)
+}
+
+/// Unloads a cache (its definition stays). The caller holds its writer lock.
 pub fn unload(i: usize) {
-    let garbage = {
+    let mut garbage = contents_garbage(i);
+    {
         let _g = shmem::lock_slot(i, true);
-        shmem::slot(i).take_contents()
-    };
+        shmem::slot(i).take_contents(&mut garbage);
+    }
     shmem::free_many(garbage);
 }
 
 /// Unloads and frees the slot of a dropped cache.
 pub fn release_slot(i: usize) {
-    let garbage = {
+    let mut garbage = contents_garbage(i);
+    {
         let _g = shmem::lock_slot(i, true);
         let s = shmem::slot(i);
-        let mut g = s.take_contents();
-        g.extend(s.take_pending());
-        g
-    };
+        s.take_contents(&mut garbage);
+        s.take_pending(&mut garbage);
+    }
     shmem::free_many(garbage);
     let _g = shmem::lock_global(true);
     let s = shmem::slot(i);

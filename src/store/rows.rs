@@ -9,22 +9,32 @@
 //! `null_mask` bit i says that key i holds a NULL column, so readers apply SQL's row-comparison
 //! rules only to those rows.
 
-use crate::shmem;
+use crate::catalog::IndexDef;
+use crate::shmem::{self, Slot};
 use pgrx::pg_sys;
 use std::cmp::Ordering;
 use tablecache_core::alloc::Offset;
+use tablecache_core::index;
 
 const FIXED: usize = 8;
+
+/// The keys of one row together may take this many bytes (their ends are 16-bit offsets).
+pub const MAX_KEY_BYTES: usize = u16::MAX as usize;
 
 pub fn record_size(keys: &[&[u8]], tuple_len: usize) -> usize {
     let klen: usize = keys.iter().map(|k| k.len()).sum();
     FIXED + 2 * keys.len() + klen + tuple_len
 }
 
+pub fn keys_fit(keys: &[&[u8]]) -> bool {
+    keys.iter().map(|k| k.len()).sum::<usize>() <= MAX_KEY_BYTES
+}
+
 /// Writes a record into an allocated block of at least `record_size` bytes.
 ///
 /// # Safety
-/// `dst` points at `record_size(keys, tuple_len)` writable bytes; `tuple` at `tuple_len` bytes.
+/// `dst` points at `record_size(keys, tuple_len)` writable bytes; `tuple` at `tuple_len` bytes;
+/// `keys_fit(keys)`.
 pub unsafe fn write(dst: *mut u8, keys: &[&[u8]], null_mask: u16, tuple: *const u8, tuple_len: usize) {
     unsafe {
         (dst as *mut u32).write_unaligned(tuple_len as u32);
@@ -122,12 +132,62 @@ impl Row {
     }
 }
 
-/// Order of index `i`: its key, then the primary key (so every index is a total order).
+/// Order of index `i` (`ix`): its key, then the primary key (so every index is a total order).
 #[inline]
-pub fn cmp_rows(i: usize, a: u64, b: u64) -> Ordering {
+pub fn cmp_rows(ix: &IndexDef, pk: &IndexDef, i: usize, a: u64, b: u64) -> Ordering {
     let (ra, rb) = (Row::at(a), Row::at(b));
-    match ra.key(i).cmp(rb.key(i)) {
-        Ordering::Equal if i != 0 => ra.key(0).cmp(rb.key(0)),
+    match ix.cmp(ra.key(i), rb.key(i)) {
+        Ordering::Equal if i != 0 => pk.cmp(ra.key(0), rb.key(0)),
         o => o,
+    }
+}
+
+/// Searching an index of a slot. The caller holds the slot lock (or is its writer).
+pub struct Search<'a> {
+    pub slot: &'a Slot,
+    pub ix: &'a IndexDef,
+    pub i: usize,
+}
+
+impl Search<'_> {
+    /// The positions `[lo, hi)` of the index that hold the first entry `>= key`, narrowed by
+    /// the fences, with the rows of a narrow block already being fetched. Valid for the index's
+    /// full order too (key, then primary key), as fences only compare key prefixes. (An index
+    /// ordered by a collation has no fences: byte prefixes do not follow its order.)
+    #[inline]
+    pub fn fence_block(&self, key: &[u8]) -> (usize, usize) {
+        let arr = self.slot.index_entries(self.i);
+        let (fences, top) = self.slot.index_fences(self.i);
+        if fences.is_empty() || self.ix.any_collated {
+            return (0, arr.len());
+        }
+        let (lo, hi) = index::fence_window(fences, top, arr.len(), index::key_prefix(key));
+        // The rows of a block lie anywhere in the arena: asking for all of them at once costs
+        // about one memory latency instead of one per step of the binary search.
+        if hi - lo <= 2 * index::FENCE_STRIDE {
+            arr[lo..hi].iter().for_each(|&e| Row::prefetch(e));
+        }
+        (lo, hi)
+    }
+
+    /// First position whose key is `>= key` (index key bytes only).
+    #[inline]
+    pub fn lower_bound(&self, key: &[u8]) -> usize {
+        let (lo, hi) = self.fence_block(key);
+        let i = self.i;
+        lo + index::lower_bound(&self.slot.index_entries(i)[lo..hi], |e| self.ix.cmp(Row::at(e).key(i), key))
+    }
+
+    /// For each of `rows` (rows that may or may not be in the index), the first position not
+    /// below it in the index's full order (key, then primary key). The searches run side by
+    /// side, so that their memory fetches overlap instead of waiting one after another.
+    pub fn positions_of(&self, pk: &IndexDef, rows: &[u64]) -> Vec<usize> {
+        let arr = self.slot.index_entries(self.i);
+        rows.iter().for_each(|&r| Row::prefetch(r));
+        let blocks: Vec<(usize, usize)> = rows.iter().map(|&r| self.fence_block(Row::at(r).key(self.i))).collect();
+        rows.iter()
+            .zip(blocks)
+            .map(|(&r, (lo, hi))| lo + index::lower_bound(&arr[lo..hi], |e| cmp_rows(self.ix, pk, self.i, e, r)))
+            .collect()
     }
 }

@@ -1,31 +1,33 @@
 //! Loading and moving a cache's window. The source query is streamed through an SPI cursor
 //! straight into arena records; new index arrays are merged from the rows that stay and the rows
-//! that enter; then `publish` swaps them in at once. Until then readers see the old window, and
-//! any ERROR (a duplicate key, a full region, a cancel) frees everything staged.
+//! that enter. The result is `Staged`: published at once, or when the transaction that made it
+//! commits (see `xact`). Until then readers see the old window, and any ERROR (a duplicate key,
+//! a full region, a cancel) frees everything staged.
 
-use super::rows::{self, Row};
-use super::inval::{self, Inval};
+use super::inval::{self, Collected, Inval};
+use super::rows::{self, Row, Search};
 use super::{publish, Contents};
-use crate::args::Bound;
-use crate::catalog::{self, CacheDef};
+use crate::bound::Bound;
+use crate::catalog::CacheDef;
 use crate::shmem::{self, slot::KeyRef, SlotState};
-use crate::sql_text::filter_sql;
+use crate::sql_text::{point_sql, range_sql, Params};
 use crate::{fail, fail_detail};
 use pgrx::pg_sys::{self, Datum};
 use std::cell::RefCell;
+use std::cmp::Ordering as Cmp;
 use std::collections::HashSet;
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
 use tablecache_core::alloc::Offset;
 use tablecache_core::index;
-use tablecache_core::keys::{sql_in_range, KeyEncoder};
+use tablecache_core::keys::KeyEncoder;
 
 thread_local! {
-    /// Arena blocks this backend allocated for a load that is not yet published.
+    /// Arena blocks this backend allocated for a pass that is not finished yet.
     static STAGED: RefCell<Vec<Offset>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Frees whatever a failed or interrupted load left staged (also called at backend exit).
+/// Frees whatever a failed or interrupted pass left staged (also called at backend exit).
 pub fn free_staged() {
     let blocks: Vec<Offset> = STAGED.with(|s| std::mem::take(&mut *s.borrow_mut()));
     if !blocks.is_empty() {
@@ -40,69 +42,66 @@ impl Drop for StagingGuard {
     }
 }
 
-fn stage_alloc(def: &CacheDef, size: usize) -> Offset {
-    match shmem::alloc(size) {
-        Some(off) => {
-            STAGED.with(|s| s.borrow_mut().push(off));
-            off
+/// Allocations of one pass, within the owner's share of the region.
+struct Alloc<'a> {
+    def: &'a CacheDef,
+    /// bytes the pass may allocate, None: unbounded
+    budget: Option<u64>,
+    used: u64,
+}
+
+impl Alloc<'_> {
+    fn alloc(&mut self, size: usize) -> Offset {
+        if let Some(b) = self.budget {
+            if self.used + size as u64 > b {
+                fail_detail!(
+                    ERRCODE_OUT_OF_MEMORY,
+                    format!("tablecache.owner_share is {}%: the caches of role {} may hold {} bytes together", crate::guc::OWNER_SHARE.get(), crate::keys::role_name(self.def.owner), b),
+                    "cache \"{}\" would take more than its owner's share of tablecache memory",
+                    self.def.name
+                );
+            }
         }
-        None => {
-            let st = shmem::memory_stats();
-            fail_detail!(
-                ERRCODE_OUT_OF_MEMORY,
-                format!("{} of {} bytes in use, {} requested; raise tablecache.memory or load a smaller window", st.used_bytes, st.total_bytes, size),
-                "tablecache memory is full while loading cache \"{}\"",
-                def.name
-            )
+        match shmem::alloc(size) {
+            Some(off) => {
+                STAGED.with(|s| s.borrow_mut().push(off));
+                self.used += shmem::arena().usable_size(off) as u64;
+                off
+            }
+            None => {
+                let st = shmem::memory_stats();
+                fail_detail!(
+                    ERRCODE_OUT_OF_MEMORY,
+                    format!("{} of {} bytes in use, {} requested; raise tablecache.memory or load a smaller window", st.used_bytes, st.total_bytes, size),
+                    "tablecache memory is full while loading cache \"{}\"",
+                    self.def.name
+                )
+            }
         }
+    }
+
+    fn write_bound(&mut self, b: &Bound) -> KeyRef {
+        let buf = b.to_bytes();
+        let off = self.alloc(buf.len());
+        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), shmem::ptr(off), buf.len()) };
+        KeyRef { off, len: b.key.len() as u32, present: 1 }
     }
 }
 
-/// What a window bound block holds: the encoded key, then the column values as text (so that
-/// another backend can turn the window back into SQL).
-fn bound_bytes(b: &Bound) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(b.key.len() + 64);
-    buf.extend_from_slice(&b.key);
-    buf.extend_from_slice(&(b.texts.len() as u32).to_le_bytes());
-    for t in &b.texts {
-        buf.extend_from_slice(&(t.len() as u32).to_le_bytes());
-        buf.extend_from_slice(t.as_bytes());
-    }
-    buf
-}
-
-fn write_bound(def: &CacheDef, b: &Bound) -> KeyRef {
-    let buf = bound_bytes(b);
-    let off = stage_alloc(def, buf.len());
+/// Non-failing variant of `write_bound` (PRE_COMMIT): None when the arena is full.
+pub fn try_write_bound(b: &Bound) -> Option<KeyRef> {
+    let buf = b.to_bytes();
+    let off = shmem::alloc(buf.len())?;
     unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), shmem::ptr(off), buf.len()) };
-    KeyRef { off, len: b.key.len() as u32, present: 1 }
+    Some(KeyRef { off, len: b.key.len() as u32, present: 1 })
 }
 
 pub fn read_bound(k: &KeyRef) -> Option<Bound> {
-    if k.present == 0 {
-        return None;
-    }
-    let base = shmem::ptr(k.off);
-    let key = unsafe { std::slice::from_raw_parts(base, k.len as usize) }.to_vec();
-    let mut p = unsafe { base.add(k.len as usize) };
-    let rd = |p: &mut *mut u8| -> u32 {
-        let v = unsafe { (*p as *const u32).read_unaligned() };
-        *p = unsafe { p.add(4) };
-        v
-    };
-    let n = rd(&mut p);
-    let mut texts = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        let len = rd(&mut p) as usize;
-        let s = unsafe { std::slice::from_raw_parts(p, len) };
-        texts.push(String::from_utf8_lossy(s).into_owned());
-        p = unsafe { p.add(len) };
-    }
-    Some(Bound { key, texts, datums: Vec::new(), types: Vec::new() })
+    (k.present != 0).then(|| unsafe { Bound::from_raw(shmem::ptr(k.off), k.len as usize) })
 }
 
 /// The current window of slot `i` as (index name, ge, lt); None when unloaded. Callers hold
-/// the slot lock or the writer role.
+/// the slot lock or the writer lock.
 pub fn window_spec(i: usize) -> Option<(String, Option<Bound>, Option<Bound>)> {
     let s = shmem::slot(i);
     if s.state != SlotState::Loaded || s.window_index < 0 {
@@ -111,13 +110,14 @@ pub fn window_spec(i: usize) -> Option<(String, Option<Bound>, Option<Bound>)> {
     Some((s.window_name_str().to_string(), read_bound(&s.window_ge), read_bound(&s.window_lt)))
 }
 
-/// The current window of slot `i` as (index position, ge, lt); None when unloaded.
-pub fn current_window(i: usize) -> Option<(usize, Option<Bound>, Option<Bound>)> {
+/// The current window of slot `i` as (index position, ge, lt), if it is loaded for `def`.
+pub fn current_window(def: &CacheDef, i: usize) -> Option<(usize, Option<Bound>, Option<Bound>)> {
     let s = shmem::slot(i);
-    if s.state != SlotState::Loaded || s.window_index < 0 {
+    if s.state != SlotState::Loaded || s.window_index < 0 || s.def_version != def.fingerprint {
         return None;
     }
-    Some((s.window_index as usize, read_bound(&s.window_ge), read_bound(&s.window_lt)))
+    let p = def.indexes.iter().position(|ix| ix.name == s.window_name_str())?;
+    Some((p, read_bound(&s.window_ge), read_bound(&s.window_lt)))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -130,19 +130,67 @@ pub enum Mode {
     Refresh,
 }
 
-/// Non-failing variant of `write_bound` (PRE_COMMIT): None when the arena is full.
-pub fn try_write_bound(b: &Bound) -> Option<KeyRef> {
-    let buf = bound_bytes(b);
-    let off = shmem::alloc(buf.len())?;
-    unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), shmem::ptr(off), buf.len()) };
-    Some(KeyRef { off, len: b.key.len() as u32, present: 1 })
+/// How a pass runs.
+#[derive(Clone, Copy)]
+pub struct PassOpts {
+    /// wait for invalidating transactions still committing (else leave their entries pending)
+    pub block: bool,
+    /// build the whole window anew, ignoring the published contents (a transaction that already
+    /// staged contents for this cache builds on the database, not on what it staged)
+    pub from_scratch: bool,
 }
 
-fn in_range_key(key: &[u8], has_null: bool, lo: Option<&[u8]>, hi: Option<&[u8]>, layout: &[tablecache_core::keys::ColKind]) -> bool {
-    if has_null {
-        return sql_in_range(key, lo, hi, layout);
+/// New contents of a slot, ready to publish. Dropped unpublished (its transaction aborted, or an
+/// error came first), it gives its blocks back.
+pub struct Staged {
+    pub slot: usize,
+    contents: Option<Contents>,
+    expired: Vec<Offset>,
+    collected: Collected,
+    /// every block allocated for it: freed if it is never published
+    blocks: Vec<Offset>,
+    mode: Mode,
+    /// rows that entered the window
+    pub entered: u64,
+}
+
+impl Staged {
+    /// Swaps the contents in (cannot fail) and frees what they replace.
+    pub fn publish(mut self) {
+        let Some(contents) = self.contents.take() else { return };
+        self.blocks.clear(); // they are the cache's now
+        let garbage = publish(self.slot, contents, &self.expired, &self.collected);
+        shmem::free_many(garbage);
+        let c = &shmem::slot(self.slot).counters;
+        match self.mode {
+            Mode::Load | Mode::Reload => c.loads.fetch_add(1, Ordering::Relaxed),
+            Mode::Adjust => c.adjustments.fetch_add(1, Ordering::Relaxed),
+            Mode::Refresh => c.refreshes.fetch_add(1, Ordering::Relaxed),
+        };
+        if self.mode != Mode::Refresh && !self.collected.is_empty() {
+            c.refreshes.fetch_add(1, Ordering::Relaxed);
+        }
+        c.rows_loaded.fetch_add(self.entered, Ordering::Relaxed);
+        c.rows_expired.fetch_add(self.expired.len() as u64, Ordering::Relaxed);
     }
-    lo.is_none_or(|g| key >= g) && hi.is_none_or(|l| key < l)
+
+    /// The window it holds: (index name, ge, lt).
+    pub fn window(&self) -> Option<(String, Option<Bound>, Option<Bound>)> {
+        let c = self.contents.as_ref()?;
+        Some((c.window_name.clone(), read_bound(&c.window_ge), read_bound(&c.window_lt)))
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.contents.as_ref().map_or(0, |c| c.rows)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.blocks.is_empty() {
+            shmem::free_many(std::mem::take(&mut self.blocks));
+        }
+    }
 }
 
 /// Row offsets are already well spread: a multiply-shift hash is enough, and the merge asks the
@@ -164,17 +212,23 @@ impl std::hash::Hasher for OffsetHasher {
     }
 }
 
-/// Searches run side by side in a small index update (see `Slot::positions_of`).
+/// Searches run side by side in a small index update (see `Search::positions_of`).
 const SEARCH_BATCH: usize = 8;
 
 type OffsetSet = HashSet<u64, std::hash::BuildHasherDefault<OffsetHasher>>;
 
 /// `[a, b)` minus `[c, d)` on one index, as at most two half-open ranges (None: unbounded).
-fn difference<'a>(a: Option<&'a Bound>, b: Option<&'a Bound>, c: Option<&'a Bound>, d: Option<&'a Bound>) -> Vec<(Option<&'a Bound>, Option<&'a Bound>)> {
+fn difference<'a>(
+    cmp: impl Fn(&[u8], &[u8]) -> Cmp,
+    a: Option<&'a Bound>,
+    b: Option<&'a Bound>,
+    c: Option<&'a Bound>,
+    d: Option<&'a Bound>,
+) -> Vec<(Option<&'a Bound>, Option<&'a Bound>)> {
     let lt = |x: Option<&Bound>, y: Option<&Bound>, x_is_lower: bool, y_is_lower: bool| -> bool {
         // x < y, where a lower None is -inf and an upper None is +inf
         match (x, y) {
-            (Some(x), Some(y)) => x.key < y.key,
+            (Some(x), Some(y)) => cmp(&x.key, &y.key) == Cmp::Less,
             (None, None) => x_is_lower && !y_is_lower,
             (None, Some(_)) => x_is_lower,
             (Some(_), None) => !y_is_lower,
@@ -203,66 +257,64 @@ fn difference<'a>(a: Option<&'a Bound>, b: Option<&'a Bound>, c: Option<&'a Boun
 }
 
 /// The one writer pass behind load, adjust, reload and refresh. The caller holds the writer
-/// role of slot `slot`. `block`: wait for committing invalidators (else return None at once).
-/// Returns the number of rows read from the database.
-pub fn set_window(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode) -> i64 {
-    write_pass(def, slot, ixp, ge, lt, mode, true).unwrap_or(0)
-}
-
-pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode, block: bool) -> Option<i64> {
-    let s = shmem::slot(slot);
-    if mode == Mode::Load && s.state == SlotState::Loaded {
-        fail!(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "cache \"{}\" is already loaded; use tablecache.adjust to move its window", def.name);
-    }
-    if crate::xact::uses_xact_snapshot() {
-        fail!(
-            ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "cache \"{}\" can only be loaded or refreshed in a READ COMMITTED transaction (its rows are shared with every session)",
-            def.name
-        );
-    }
+/// lock of the cache. Returns None when a non-blocking refresh found nothing it may resolve yet.
+pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode, opts: PassOpts) -> Option<Staged> {
+    let s: &crate::shmem::Slot = shmem::slot(slot);
+    crate::xact::ensure_exit_callback();
+    let _busy = super::Busy::new(slot);
     // Pending invalidations are resolved by this pass: collect them before the snapshot.
-    let col = inval::collect(slot, block)?;
-    // Only writers change a slot's contents, and we are the writer: reading them unlocked is safe.
-    let loaded = s.state == SlotState::Loaded && s.def_version == def.version && mode != Mode::Reload && col.all_gen.is_none();
-    let old = if loaded { current_window(slot) } else { None };
+    let col = inval::collect(slot, opts.block);
+    if mode == Mode::Refresh && col.is_empty() {
+        return None;
+    }
+    // Only writers change a slot's contents, and we hold the writer lock: reading them
+    // unlocked is safe.
+    let loaded = !opts.from_scratch && s.state == SlotState::Loaded && s.def_version == def.fingerprint && mode != Mode::Reload && col.all_gen.is_none();
+    let old = if loaded { current_window(def, slot) } else { None };
 
     // Entries name indexes by name; an index that no longer exists means "re-read everything".
     let mut entries: Vec<(usize, &Inval)> = Vec::new();
-    let mut everything = !loaded;
+    let mut everything = !loaded || old.is_none();
     for v in &col.invals {
         match def.indexes.iter().position(|ix| ix.name == v.index) {
-            Some(j) => entries.push((j, v)),
-            None => everything = true,
+            Some(j) if !v.is_all() => entries.push((j, v)),
+            _ => everything = true,
         }
     }
     let loaded = loaded && !everything;
     let old = if loaded { old } else { None };
 
     let ix = &def.indexes[ixp];
-    let mut params: Vec<String> = Vec::new();
-    let window_sql = |params: &mut Vec<String>| filter_sql(def, ix, ge.as_ref(), lt.as_ref(), false, params).unwrap_or_else(|| "true".into());
+    let pk = &def.indexes[0];
+    let mut params = Params::default();
+    let window_sql = |params: &mut Params| range_sql(def, ix, ge.as_ref(), lt.as_ref(), false, params);
     let where_sql = match &old {
-        None => window_sql(&mut params),
+        None => window_sql(&mut params).unwrap_or_else(|| "true".into()),
         Some((oixp, oge, olt)) => {
             // Only what is new in the window, or named by an invalidation. Each alternative is
             // a selective range on its own, so the planner can use the indexes of the base
             // tables for it instead of scanning the whole new window.
             let mut alts = Vec::new();
-            if *oixp == ixp {
-                for (lo, hi) in difference(ge.as_ref(), lt.as_ref(), oge.as_ref(), olt.as_ref()) {
-                    alts.push(filter_sql(def, ix, lo, hi, false, &mut params).unwrap_or_else(|| "true".into()));
+            let unbounded = ge.is_none() && lt.is_none();
+            if *oixp == ixp && ix.cols.len() == 1 && !unbounded {
+                // One column, bounded: no NULL key is in either window, and what enters is the
+                // difference of two ranges.
+                for (lo, hi) in difference(|a, b| ix.cmp(a, b), ge.as_ref(), lt.as_ref(), oge.as_ref(), olt.as_ref()) {
+                    alts.push(range_sql(def, ix, lo, hi, false, &mut params).unwrap_or_else(|| "true".into()));
                 }
-            } else {
-                let w = window_sql(&mut params);
-                match filter_sql(def, &def.indexes[*oixp], oge.as_ref(), olt.as_ref(), false, &mut params) {
-                    Some(f) => alts.push(format!("({w} AND NOT COALESCE({f}, false))")),
-                    None => {} // the old window was everything: nothing is new
-                }
-            }
+            } else if let Some(f) = range_sql(def, &def.indexes[*oixp], oge.as_ref(), olt.as_ref(), false, &mut params) {
+                // Row comparisons with NULL columns are unknown: the difference of two ranges in
+                // the index's order is not the difference of the two WHERE clauses. Ask SQL.
+                let w = window_sql(&mut params).unwrap_or_else(|| "true".into());
+                alts.push(format!("({w} AND NOT COALESCE({f}, false))"));
+            } // else the old window was everything: nothing is new
             for (j, v) in &entries {
-                let w = window_sql(&mut params);
-                let e = filter_sql(def, &def.indexes[*j], v.lo.as_ref(), v.hi.as_ref(), v.hi_inclusive, &mut params).unwrap_or_else(|| "true".into());
+                let w = window_sql(&mut params).unwrap_or_else(|| "true".into());
+                let jx = &def.indexes[*j];
+                let e = match &v.lo {
+                    Some(p) if v.is_point() => point_sql(def, jx, p, &mut params),
+                    _ => range_sql(def, jx, v.lo.as_ref(), v.hi.as_ref(), v.hi_inclusive, &mut params).unwrap_or_else(|| "true".into()),
+                };
                 alts.push(format!("({w} AND {e})"));
             }
             if alts.is_empty() {
@@ -272,16 +324,18 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             }
         }
     };
-    let sql = format!("SELECT * FROM ({}) q WHERE {}", def.query, where_sql);
+    let sql = format!("{} WHERE {}", def.from_sql(), where_sql);
 
     let _staging = StagingGuard;
+    let kept_bytes = if loaded { s.bytes } else { 0 };
+    let mut alloc = Alloc { def, budget: super::owner_budget(def, slot).map(|b| b.saturating_sub(kept_bytes)), used: 0 };
     let mut staged: Vec<Offset> = Vec::new();
     let mut bytes: u64 = 0;
     s.progress_done.store(0, Ordering::Relaxed);
     s.progress_expected.store(0, Ordering::Relaxed);
-    catalog::with_search_path(&def.search_path, || stream(def, &sql, &params, slot, &mut staged, &mut bytes));
+    def.env().run(|| stream(def, &sql, &params, slot, &mut alloc, &mut staged, &mut bytes));
 
-    if let Err((a, _)) = index::sort_unique(&mut staged, |a, b| rows::cmp_rows(0, a, b)) {
+    if let Err((a, _)) = index::sort_unique(&mut staged, |a, b| rows::cmp_rows(pk, pk, 0, a, b)) {
         fail_detail!(
             ERRCODE_UNIQUE_VIOLATION,
             format!("Key ({})=({}) appears more than once.", pk_names(def), pk_text(def, a)),
@@ -290,27 +344,32 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         );
     }
     let old_pk: &[u64] = if loaded { s.index_entries(0) } else { &[] };
+    let search = |j: usize| Search { slot: s, ix: &def.indexes[j], i: j };
     // Old rows that leave: named by an invalidation, replaced by a row just read with the same
     // primary key, or outside the new window. Found by searches where possible: an adjust
     // that moves the window a little must not walk every cached row.
     let mut drop: OffsetSet = OffsetSet::default();
     if loaded {
         for (j, v) in &entries {
+            let jx = &def.indexes[*j];
             let (lo, hi) = v.byte_range();
             let arr = s.index_entries(*j);
-            let layout = &def.indexes[*j].layout;
-            let a = lo.as_deref().map_or(0, |k| s.lower_bound(*j, k));
-            let b = hi.as_deref().map_or(arr.len(), |k| s.lower_bound(*j, k));
+            let a = lo.as_deref().map_or(0, |k| search(*j).lower_bound(k));
+            let b = hi.as_deref().map_or(arr.len(), |k| search(*j).lower_bound(k));
+            let point = v.is_point();
             for &r in &arr[a..b.max(a)] {
                 let row = Row::at(r);
-                if in_range_key(row.key(*j), row.has_null(*j), lo.as_deref(), hi.as_deref(), layout) {
+                // A key (prefix) names the rows that start with it, NULL columns and all; a
+                // range, the rows SQL's row comparison puts inside it (the same rows its
+                // refresh re-reads).
+                if point || !row.has_null(*j) || sql_in_inval(jx, row.key(*j), v) {
                     drop.insert(r);
                 }
             }
         }
         for &r in &staged {
             let k = Row::at(r).key(0);
-            let p = s.lower_bound(0, k);
+            let p = search(0).lower_bound(k);
             if p < old_pk.len() && Row::at(old_pk[p]).key(0) == k {
                 drop.insert(old_pk[p]);
             }
@@ -321,18 +380,17 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             // one key column: the window is a contiguous run of its array. A bounded window
             // holds no NULL key (SQL comparisons with NULL are unknown); NULLs sort last.
             let arr = s.index_entries(ixp);
-            let a = gk.map_or(0, |k| s.lower_bound(ixp, k));
+            let a = gk.map_or(0, |k| search(ixp).lower_bound(k));
             let b = match (gk, lk) {
-                (_, Some(k)) => s.lower_bound(ixp, k),
-                (Some(_), None) => s.lower_bound(ixp, &[tablecache_core::keys::TAG_NULL]),
+                (_, Some(k)) => search(ixp).lower_bound(k),
+                (Some(_), None) => search(ixp).lower_bound(&[tablecache_core::keys::TAG_NULL]),
                 (None, None) => arr.len(),
             };
             drop.extend(&arr[..a.min(arr.len())]);
             drop.extend(&arr[b.max(a).min(arr.len())..]);
         } else {
             for &r in old_pk {
-                let row = Row::at(r);
-                if !in_range_key(row.key(ixp), row.has_null(ixp), gk, lk, &ix.layout) {
+                if !in_window(def, ixp, Row::at(r), gk, lk) {
                     drop.insert(r);
                 }
             }
@@ -343,12 +401,12 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
 
     let mut index_bytes = 0u64;
     let mut arrays = Vec::with_capacity(def.indexes.len());
-    for j in 0..def.indexes.len() {
+    for (j, jx) in def.indexes.iter().enumerate() {
         let mut add = staged.clone();
         if j != 0 {
-            add.sort_unstable_by(|&a, &b| rows::cmp_rows(j, a, b));
+            add.sort_unstable_by(|&a, &b| rows::cmp_rows(jx, pk, j, a, b));
         }
-        let off = stage_alloc(def, (total * 8).max(8));
+        let off = alloc.alloc((total * 8).max(8));
         let out = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(off) as *mut u64, total) };
         let old_j: &[u64] = if loaded { s.index_entries(j) } else { &[] };
         let merged = if (add.len() + drop.len()) * 16 < old_j.len() {
@@ -364,12 +422,12 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             while pending.peek().is_some() {
                 batch.clear();
                 batch.extend(pending.by_ref().filter(|r| !found.contains(r)).take(SEARCH_BATCH));
-                for (&r, p) in batch.iter().zip(s.positions_of(j, &batch)) {
+                for (&r, p) in batch.iter().zip(search(j).positions_of(pk, &batch)) {
                     if found.contains(&r) {
                         continue; // joined a run found earlier in this batch
                     }
                     if old_j.get(p) != Some(&r) {
-                        fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
+                        fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", jx.name, def.name);
                     }
                     let (mut a, mut b) = (p, p + 1);
                     while a > 0 && drop.contains(&old_j[a - 1]) {
@@ -389,22 +447,23 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             let locate = |k: usize, _a: u64| {
                 if k < from || k >= from + places.len() {
                     from = k;
-                    places = s.positions_of(j, &add[k..(k + SEARCH_BATCH).min(add.len())]);
+                    places = search(j).positions_of(pk, &add[k..(k + SEARCH_BATCH).min(add.len())]);
                 }
                 let p = places[k - from];
                 (p, p)
             };
-            index::merge_sparse(old_j, &skip, &add, |a, b| rows::cmp_rows(j, a, b), locate, out)
+            index::merge_sparse(old_j, &skip, &add, |a, b| rows::cmp_rows(jx, pk, j, a, b), locate, out)
         } else {
-            index::merge_into(old_j, keep, &add, |a, b| rows::cmp_rows(j, a, b), out)
+            index::merge_into(old_j, keep, &add, |a, b| rows::cmp_rows(jx, pk, j, a, b), out)
         };
         if merged.is_err() {
-            fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", def.indexes[j].name, def.name);
+            fail!(ERRCODE_INTERNAL_ERROR, "index \"{}\" of cache \"{}\" is inconsistent", jx.name, def.name);
         }
-        let nf = index::fence_count(total);
+        // An index ordered by a collation gets no fences: byte prefixes do not follow its order.
+        let nf = if jx.any_collated { 0 } else { index::fence_count(total) };
         let nt = index::top_count(nf);
         let fsize = (nf + nt) * std::mem::size_of::<index::Fence>();
-        let foff = if nf == 0 { 0 } else { stage_alloc(def, fsize) };
+        let foff = if nf == 0 { 0 } else { alloc.alloc(fsize) };
         if nf > 0 {
             let all = unsafe { std::slice::from_raw_parts_mut(shmem::ptr(foff) as *mut index::Fence, nf + nt) };
             let (f, top) = all.split_at_mut(nf);
@@ -414,8 +473,8 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         arrays.push((off, total as u64, foff));
         index_bytes += (total * 8 + fsize) as u64;
     }
-    let window_ge = ge.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
-    let window_lt = lt.as_ref().map(|b| write_bound(def, b)).unwrap_or_default();
+    let window_ge = ge.as_ref().map(|b| alloc.write_bound(b)).unwrap_or_default();
+    let window_lt = lt.as_ref().map(|b| alloc.write_bound(b)).unwrap_or_default();
 
     // Every old row not kept is freed: when not `loaded`, that is all of them.
     let all_old: &[u64] = if s.state == SlotState::Loaded { s.index_entries(0) } else { &[] };
@@ -426,6 +485,15 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     } else {
         bytes
     };
+    // "Rows loaded" are the rows that entered the window; rows of the old window re-read for
+    // pending invalidations count as refreshed (a refresh reports every row it re-read).
+    let entered = match (&old, mode) {
+        (_, Mode::Refresh) | (None, _) => staged.len(),
+        (Some((oixp, oge, olt)), _) => {
+            let (og, ol) = (oge.as_ref().map(|b| &b.key[..]), olt.as_ref().map(|b| &b.key[..]));
+            staged.iter().filter(|&&r| !in_window(def, *oixp, Row::at(r), og, ol)).count()
+        }
+    };
     let contents = Contents {
         arrays,
         window_index: ixp as i32,
@@ -435,52 +503,104 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         rows: total as u64,
         bytes: index_bytes + row_bytes,
         row_bytes,
-        def_version: def.version,
+        def_version: def.fingerprint,
     };
-    // Everything is allocated and checked: from here on nothing can fail.
-    STAGED.with(|st| st.borrow_mut().clear());
-    let garbage = publish(slot, contents, &expired, &col);
-    shmem::free_many(garbage);
-
-    let c = &s.counters;
-    match mode {
-        Mode::Load | Mode::Reload => c.loads.fetch_add(1, Ordering::Relaxed),
-        Mode::Adjust => c.adjustments.fetch_add(1, Ordering::Relaxed),
-        Mode::Refresh => c.refreshes.fetch_add(1, Ordering::Relaxed),
-    };
-    if mode != Mode::Refresh && !col.is_empty() {
-        c.refreshes.fetch_add(1, Ordering::Relaxed);
-    }
-    // "Rows loaded" are the rows that entered the window; rows of the old window re-read for
-    // pending invalidations count as refreshed (a refresh reports every row it re-read).
-    let entered = match (&old, mode) {
-        (_, Mode::Refresh) | (None, _) => staged.len(),
-        (Some((oixp, oge, olt)), _) => {
-            let layout = &def.indexes[*oixp].layout;
-            let (og, ol) = (oge.as_ref().map(|b| &b.key[..]), olt.as_ref().map(|b| &b.key[..]));
-            staged.iter().filter(|&&r| { let row = Row::at(r); !in_range_key(row.key(*oixp), row.has_null(*oixp), og, ol, layout) }).count()
-        }
-    };
-    c.rows_loaded.fetch_add(entered as u64, Ordering::Relaxed);
-    c.rows_expired.fetch_add(expired.len() as u64, Ordering::Relaxed);
-    Some(entered as i64)
+    // Everything is allocated and checked: the blocks now belong to the staged contents.
+    let blocks = STAGED.with(|st| std::mem::take(&mut *st.borrow_mut()));
+    Some(Staged { slot, contents: Some(contents), expired, collected: col, blocks, mode, entered: entered as u64 })
 }
 
-fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mut Vec<Offset>, bytes: &mut u64) {
+/// Is `key` (which has a NULL column) inside range invalidation `v` under SQL's row comparison?
+fn sql_in_inval(ix: &crate::catalog::IndexDef, key: &[u8], v: &Inval) -> bool {
+    let cmp = |b: &Bound| tablecache_core::keys::sql_compare_by(key, &b.key, &ix.layout, |j, x, y| crate::keys::cmp_column(ix.types[j], x, y));
+    v.lo.as_ref().is_none_or(|b| matches!(cmp(b), Some(Cmp::Greater | Cmp::Equal)))
+        && v.hi.as_ref().is_none_or(|b| match cmp(b) {
+            Some(Cmp::Less) => true,
+            Some(Cmp::Equal) => v.hi_inclusive,
+            _ => false,
+        })
+}
+
+/// Is `row` inside the window [ge, lt) of index `i`? (SQL's row comparison for keys with NULLs.)
+fn in_window(def: &CacheDef, i: usize, row: Row, ge: Option<&[u8]>, lt: Option<&[u8]>) -> bool {
+    let ix = &def.indexes[i];
+    let key = row.key(i);
+    if row.has_null(i) {
+        return ix.sql_in_range(key, ge, lt);
+    }
+    ge.is_none_or(|g| ix.cmp(key, g) != Cmp::Less) && lt.is_none_or(|l| ix.cmp(key, l) == Cmp::Less)
+}
+
+/// A reader's refresh of slot `i`: only if the writer lock is free right now, and publishing at
+/// once (the caller's transaction has written nothing). A refresh that cannot complete — the
+/// region is full, the query now returns a duplicate key, a base table was altered — must not
+/// fail the read: it is rolled back, the cache is unloaded (reads then go to the database,
+/// until the next load) and the read falls through.
+pub fn try_refresh(def: &CacheDef, i: usize) -> bool {
+    let Some(lock) = super::lock_writer(def.id, false) else { return false };
+    let Some((ixp, ge, lt)) = current_window(def, i) else {
+        lock.release();
+        return false;
+    };
+    let ok = guarded_pass(def, || {
+        write_pass(def, i, ixp, ge, lt, Mode::Refresh, PassOpts { block: false, from_scratch: false }).map(Staged::publish).is_some()
+    });
+    lock.release();
+    ok == Some(true)
+}
+
+/// Runs `f` in a subtransaction. On ERROR: the subtransaction is rolled back, the error logged
+/// as a WARNING, the cache unloaded (the caller holds its writer lock), and None returned.
+pub fn guarded_pass<R>(def: &CacheDef, f: impl FnOnce() -> R) -> Option<R> {
+    let f = std::panic::AssertUnwindSafe(f);
+    let def = std::panic::AssertUnwindSafe(def);
+    unsafe {
+        let cx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        let r = pgrx::PgTryBuilder::new(move || {
+            let f = f;
+            Some((f.0)())
+        })
+            .catch_others(|e| {
+                let msg = match &e {
+                    pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
+                    pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+                };
+                pgrx::warning!("tablecache: cache \"{}\" could not be refreshed and is unloaded (reads go to the database until it is loaded again): {}", def.name, msg);
+                None
+            })
+            .execute();
+        if r.is_some() {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(cx);
+        pg_sys::CurrentResourceOwner = owner;
+        if r.is_none() {
+            if let Some(i) = super::find_slot(def.0) {
+                super::unload(i);
+            }
+        }
+        r
+    }
+}
+
+fn stream(def: &CacheDef, sql: &str, params: &Params, slot: usize, alloc: &mut Alloc, staged: &mut Vec<Offset>, bytes: &mut u64) {
     let csql = CString::new(sql).unwrap_or_default();
     let s = shmem::slot(slot);
     unsafe {
         if pg_sys::SPI_connect() < 0 {
             fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
         }
-        let mut argtypes = vec![pg_sys::TEXTOID; params.len()];
-        let cparams: Vec<CString> = params.iter().map(|p| CString::new(p.as_str()).unwrap_or_default()).collect();
-        let mut values: Vec<Datum> = cparams.iter().map(|c| Datum::from(pg_sys::cstring_to_text(c.as_ptr()))).collect();
-        let plan = pg_sys::SPI_prepare(csql.as_ptr(), params.len() as i32, argtypes.as_mut_ptr());
+        let mut argtypes = params.types.clone();
+        let mut values: Vec<Datum> = params.values.clone();
+        let plan = pg_sys::SPI_prepare(csql.as_ptr(), argtypes.len() as i32, argtypes.as_mut_ptr());
         if plan.is_null() {
             fail!(ERRCODE_INTERNAL_ERROR, "could not prepare the query of cache \"{}\"", def.name);
         }
-        // read_only = false: a fresh snapshot, taken after `collect` saw no transaction mid-commit
+        // read_only = false: a fresh snapshot, taken after `collect`
         let portal = pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), std::ptr::null(), false);
         // even when no row comes back: a base table may have been altered since create_cache
         check_shape(def, (*portal).tupDesc);
@@ -491,7 +611,6 @@ fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mu
         let mut vals = vec![Datum::from(0usize); natts];
         let mut nulls = vec![false; natts];
         let mut encs: Vec<KeyEncoder> = (0..def.indexes.len()).map(|_| KeyEncoder::new()).collect();
-        let mut checked = false;
         loop {
             pg_sys::SPI_cursor_fetch(portal, true, 1000);
             let n = pg_sys::SPI_processed as usize;
@@ -500,10 +619,6 @@ fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mu
                 break;
             }
             let td = (*tt).tupdesc;
-            if !checked {
-                check_shape(def, td);
-                checked = true;
-            }
             for t in 0..n {
                 let tup = *(*tt).vals.add(t);
                 pg_sys::heap_deform_tuple(tup, td, vals.as_mut_ptr(), nulls.as_mut_ptr());
@@ -526,6 +641,16 @@ fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mu
                         crate::keys::push_datum(e, ix.types[c], vals[att], nulls[att]);
                     }
                 }
+                let keys: Vec<&[u8]> = encs.iter().map(|e| e.as_bytes()).collect();
+                if !rows::keys_fit(&keys) {
+                    fail_detail!(
+                        ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                        format!("The keys of one row may take at most {} bytes together; index a shorter column (or a hash of this one).", rows::MAX_KEY_BYTES),
+                        "the index keys of a row of cache \"{}\" take {} bytes, too many to cache",
+                        def.name,
+                        keys.iter().map(|k| k.len()).sum::<usize>()
+                    );
+                }
                 // Rows are stored detoasted: a cached row must not point into a table's TOAST.
                 let (tptr, tlen, flat) = if (*(*tup).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL != 0 {
                     let d = pg_sys::heap_copy_tuple_as_datum(tup, td);
@@ -534,9 +659,8 @@ fn stream(def: &CacheDef, sql: &str, params: &[String], slot: usize, staged: &mu
                 } else {
                     ((*tup).t_data as *const u8, (*tup).t_len as usize, None)
                 };
-                let keys: Vec<&[u8]> = encs.iter().map(|e| e.as_bytes()).collect();
                 let size = rows::record_size(&keys, tlen);
-                let off = stage_alloc(def, size);
+                let off = alloc.alloc(size);
                 rows::write(shmem::ptr(off), &keys, null_mask, tptr, tlen);
                 if let Some(h) = flat {
                     pg_sys::pfree(h.cast());
@@ -598,7 +722,7 @@ pub fn pk_text(def: &CacheDef, r: u64) -> String {
     def.indexes[0]
         .cols
         .iter()
-        .map(|&c| if nulls[c] { "NULL".to_string() } else { crate::args::output_text(vals[c], def.columns[c].typid) })
+        .map(|&c| if nulls[c] { "NULL".to_string() } else { crate::bound::output_text(vals[c], def.columns[c].typid) })
         .collect::<Vec<_>>()
         .join(", ")
 }

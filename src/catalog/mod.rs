@@ -1,22 +1,27 @@
 //! Cache definitions: kept in the extension's catalog tables (so they survive restarts and
 //! pg_dump), read into a backend-local registry that is dropped whenever any backend changes a
-//! definition (the shared `def_epoch`).
+//! definition (the shared `def_epoch`) or the cache's view changes (its row type's typcache
+//! identifier).
+//!
+//! A cache's query lives in a view named like the cache: PostgreSQL parses it once, with the
+//! relations resolved to OIDs, records what it depends on, and gives the cache its row type.
 
+pub mod access;
+pub mod names;
+
+use crate::guard::{as_catalog_owner, parse_settings, QueryEnv};
 use crate::keys::{self, KeyType};
 use crate::shmem;
 use crate::{fail, fail_detail};
 use pgrx::pg_sys::{self, Oid};
 use pgrx::prelude::*;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::rc::Rc;
 use tablecache_core::keys::ColKind;
 
 pub const PRIMARY_KEY: &str = "primary_key";
-/// Our own catalog statements run with this path so that a hostile search_path cannot redirect
-/// an operator or function.
-pub const SAFE_PATH: &str = "pg_catalog, pg_temp";
 
 pub struct Column {
     pub name: String,
@@ -31,31 +36,57 @@ pub struct IndexDef {
     pub cols: Vec<usize>,
     pub types: Vec<KeyType>,
     pub layout: Vec<ColKind>,
+    /// per column: ordered by a collation, not by its bytes
+    pub collated: Vec<bool>,
+    /// any column is (then keys are compared column by column, and the index has no fences)
+    pub any_collated: bool,
+}
+
+impl IndexDef {
+    /// Compares two encoded keys of this index in PostgreSQL's order.
+    #[inline]
+    pub fn cmp(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        if !self.any_collated {
+            return a.cmp(b);
+        }
+        keys::cmp_keys(&self.types, &self.layout, &self.collated, a, b)
+    }
+
+    /// `key >= ge AND key < lt` under SQL semantics (a NULL compared is unknown: not in range).
+    pub fn sql_in_range(&self, key: &[u8], ge: Option<&[u8]>, lt: Option<&[u8]>) -> bool {
+        tablecache_core::keys::sql_in_range_by(key, ge, lt, &self.layout, |j, x, y| keys::cmp_column(self.types[j], x, y))
+    }
 }
 
 pub struct CacheDef {
     pub id: i64,
     pub name: String,
-    pub query: String,
+    /// the view holding the parsed query, and its name for generated SQL (`"s"."v"`)
+    pub view: Oid,
+    pub view_sql: String,
     pub search_path: String,
+    pub settings: Vec<(String, String)>,
+    /// the view's owner
     pub owner: Oid,
-    pub version: i64,
+    /// What the cache's memory must have been built for: the definition version, the view's
+    /// parsed query and the row type. Memory built for another fingerprint is never read.
+    pub fingerprint: i64,
     pub rowtype: Oid,
+    /// the typcache's identifier of the row type's descriptor when this definition was read
+    tupdesc_id: u64,
     pub columns: Vec<Column>,
     /// index 0 is always `primary_key`
     pub indexes: Vec<IndexDef>,
     /// Blessed copy of the row type's descriptor, in `mcx`.
     pub tupdesc: pg_sys::TupleDesc,
-    /// The rewritten query's range table, for ExecCheckRTPerms at every read; planned on first
-    /// use (so a cache whose base table is gone can still be dropped).
-    rtable: std::cell::Cell<Option<*mut pg_sys::List>>,
-    /// Every relation the query reads (views expanded), for the row-level security check.
-    relids: std::cell::RefCell<Vec<Oid>>,
+    /// What reading needs (see `access`), computed on first use and again after any relation
+    /// or role changed.
+    access: RefCell<Option<access::Needs>>,
     mcx: pg_sys::MemoryContext,
     /// (slot number, incarnation) of this cache's slot, when known
-    pub slot_hint: std::cell::Cell<Option<(usize, u64)>>,
+    pub slot_hint: Cell<Option<(usize, u64)>>,
     /// (user, ACL epoch, row-level security applies) for which the read privilege check passed
-    acl_ok: std::cell::Cell<Option<(Oid, u64, bool)>>,
+    acl_ok: Cell<Option<(Oid, u64, bool)>>,
 }
 
 impl Drop for CacheDef {
@@ -72,68 +103,6 @@ impl CacheDef {
         }
     }
 
-    /// Reading through the cache needs the privileges its query needs. The answer is kept per
-    /// user until a relation or role membership changes anywhere (GRANT and REVOKE invalidate
-    /// the relcache), so the check costs nothing on the hot path.
-    pub fn check_read_access(&self) {
-        self.access();
-    }
-
-    /// Does row-level security apply to this user on a table of the query? (Policies may have
-    /// been enabled after create_cache.) Then the shared rows are not for this user: reads go
-    /// to the database, and loading or refreshing is refused.
-    pub fn rls_applies(&self) -> bool {
-        self.access()
-    }
-
-    pub fn check_rls_for_write(&self) {
-        if self.rls_applies() {
-            fail!(
-                ERRCODE_INSUFFICIENT_PRIVILEGE,
-                "row-level security applies to a table of cache \"{}\" for this role; its shared rows cannot be loaded or refreshed by it",
-                self.name
-            );
-        }
-    }
-
-    fn access(&self) -> bool {
-        let me = unsafe { pg_sys::GetUserId() };
-        let epoch = acl_epoch();
-        if let Some((u, e, rls)) = self.acl_ok.get() {
-            if u == me && e == epoch {
-                return rls;
-            }
-        }
-        let rls = self.check_read_access_now();
-        self.acl_ok.set(Some((me, epoch, rls)));
-        rls
-    }
-
-    fn check_read_access_now(&self) -> bool {
-        let rtable = match self.rtable.get() {
-            Some(r) => r,
-            None => {
-                let r = plan_rtable(self);
-                self.rtable.set(Some(r));
-                r
-            }
-        };
-        if rtable.is_null() {
-            return false;
-        }
-        if !unsafe { pg_sys::ExecCheckRTPerms(rtable, false) } {
-            fail!(
-                ERRCODE_INSUFFICIENT_PRIVILEGE,
-                "permission denied for cache \"{}\": reading it requires SELECT on the tables of its query",
-                self.name
-            );
-        }
-        self.relids
-            .borrow()
-            .iter()
-            .any(|&r| unsafe { pg_sys::check_enable_rls(r, pg_sys::InvalidOid, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32)
-    }
-
     /// Managing the cache (load, adjust, invalidate, drop) is for its owner or a superuser.
     pub fn check_owner(&self, action: &str) {
         unsafe {
@@ -145,6 +114,29 @@ impl CacheDef {
 
     pub fn col_name(&self, attno: usize) -> &str {
         &self.columns[attno].name
+    }
+
+    /// How the cache's query runs (as its owner, with its settings).
+    pub fn env(&self) -> QueryEnv<'_> {
+        QueryEnv { owner: self.owner, search_path: &self.search_path, settings: &self.settings }
+    }
+
+    /// `SELECT * FROM <view> q`: the cache's query, as generated SQL starts it.
+    pub fn from_sql(&self) -> String {
+        format!("SELECT q.* FROM {} q", self.view_sql)
+    }
+
+    /// Is this definition still what the catalog and the view say? (A view replaced, renamed,
+    /// given another owner or row type invalidates its relcache entry and so its typcache
+    /// descriptor.)
+    fn is_fresh(&self) -> bool {
+        unsafe {
+            if !pg_sys::SearchSysCacheExists(pg_sys::SysCacheIdentifier::TYPEOID as i32, self.rowtype.into(), 0.into(), 0.into(), 0.into()) {
+                return false;
+            }
+            let te = pg_sys::lookup_type_cache(self.rowtype, pg_sys::TYPECACHE_TUPDESC as i32);
+            !te.is_null() && (*te).tupDesc_identifier == self.tupdesc_id
+        }
     }
 }
 
@@ -158,12 +150,15 @@ unsafe extern "C-unwind" fn acl_changed_sys(_arg: pg_sys::Datum, _cache: i32, _h
     ACL_EPOCH.with(|e| e.set(e.get() + 1));
 }
 
-fn acl_epoch() -> u64 {
+/// Bumped (in this backend) whenever a relation, a function or a role changes anywhere: the
+/// read privilege check is redone then.
+pub fn acl_epoch() -> u64 {
     if !ACL_CALLBACKS.with(|c| c.replace(true)) {
         unsafe {
             pg_sys::CacheRegisterRelcacheCallback(Some(acl_changed_rel), pg_sys::Datum::from(0usize));
-            pg_sys::CacheRegisterSyscacheCallback(pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM as i32, Some(acl_changed_sys), pg_sys::Datum::from(0usize));
-            pg_sys::CacheRegisterSyscacheCallback(pg_sys::SysCacheIdentifier::AUTHOID as i32, Some(acl_changed_sys), pg_sys::Datum::from(0usize));
+            for id in [pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM, pg_sys::SysCacheIdentifier::AUTHOID, pg_sys::SysCacheIdentifier::PROCOID] {
+                pg_sys::CacheRegisterSyscacheCallback(id as i32, Some(acl_changed_sys), pg_sys::Datum::from(0usize));
+            }
         }
         ACL_EPOCH.with(|e| e.set(e.get() + 1));
     }
@@ -177,9 +172,8 @@ struct Registry {
 }
 
 thread_local! {
-    static ACL_EPOCH: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    static ACL_CALLBACKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static CATALOG_OWNER: std::cell::Cell<Option<Oid>> = const { std::cell::Cell::new(None) };
+    static ACL_EPOCH: Cell<u64> = const { Cell::new(0) };
+    static ACL_CALLBACKS: Cell<bool> = const { Cell::new(false) };
     static REGISTRY: RefCell<Registry> = RefCell::new(Registry { epoch: u64::MAX, by_name: HashMap::new(), by_type: HashMap::new() });
 }
 
@@ -205,81 +199,23 @@ pub fn forget_all() {
     });
 }
 
-/// Runs `f` with the settings `gucs` (name, value), restored afterwards (and by abort on
-/// error, which unwinds the GUC nest level).
-pub fn with_gucs<R>(gucs: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
-    let level = unsafe { pg_sys::NewGUCNestLevel() };
-    for (name, value) in gucs {
-        let name = CString::new(*name).unwrap_or_default();
-        let value = CString::new(*value).unwrap_or_default();
-        unsafe {
-            pg_sys::set_config_option(
-                name.as_ptr(),
-                value.as_ptr(),
-                pg_sys::GucContext::PGC_USERSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                0,
-                false,
-            );
-        }
-    }
-    let r = f();
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    r
-}
-
-/// Runs `f` with `search_path` set to `path`.
-pub fn with_search_path<R>(path: &str, f: impl FnOnce() -> R) -> R {
-    with_gucs(&[("search_path", path)], f)
-}
-
-/// Runs catalog DML as the owner of the catalog tables (the extension's installer), so that
-/// users need no direct write access to them; ownership checks are done by our functions.
-pub fn as_catalog_owner<R>(f: impl FnOnce() -> R) -> R {
-    let owner = CATALOG_OWNER.with(|c| c.get()).unwrap_or_else(|| {
-        let rel = unsafe { pg_sys::get_relname_relid(c"cache_def".as_ptr(), pg_sys::get_namespace_oid(c"tablecache".as_ptr(), true)) };
-        let o = if rel == pg_sys::InvalidOid {
-            unsafe { pg_sys::GetUserId() }
-        } else {
-            let t = unsafe { pg_sys::RelationIdGetRelation(rel) };
-            let o = unsafe { (*(*t).rd_rel).relowner };
-            unsafe { pg_sys::RelationClose(t) };
-            o
-        };
-        CATALOG_OWNER.with(|c| c.set(Some(o)));
-        o
+fn forget(def: &CacheDef) {
+    REGISTRY.with(|r| {
+        let mut r = r.borrow_mut();
+        r.by_name.remove(&def.name);
+        r.by_type.remove(&def.rowtype.to_u32());
     });
-    let (mut saved_user, mut saved_ctx) = (pg_sys::InvalidOid, 0);
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
-        pg_sys::SetUserIdAndSecContext(owner, saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+}
+
+/// The registry's definition if it is still fresh.
+fn registered(find: impl FnOnce(&Registry) -> Option<Rc<CacheDef>>) -> Option<Rc<CacheDef>> {
+    fresh_registry();
+    let d = REGISTRY.with(|r| find(&r.borrow()))?;
+    if d.is_fresh() {
+        return Some(d);
     }
-    let r = with_search_path(SAFE_PATH, f);
-    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_ctx) };
-    r
-}
-
-// Read-only SPI helpers. pgrx's `Spi::get_*` run through its "update" path, which assigns a
-// transaction id; a reader must not get one (a transaction with an xid may not refresh the
-// shared cache, and it costs a WAL record at commit).
-pub fn select_one<T: pgrx::FromDatum + pgrx::IntoDatum>(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Option<T> {
-    Spi::connect(|c| c.select(sql, Some(1), args).ok().and_then(|t| t.first().get_one::<T>().ok().flatten()))
-}
-
-pub fn select_two<A: pgrx::FromDatum + pgrx::IntoDatum, B: pgrx::FromDatum + pgrx::IntoDatum>(
-    sql: &str,
-    args: &[pgrx::datum::DatumWithOid],
-) -> (Option<A>, Option<B>) {
-    Spi::connect(|c| c.select(sql, Some(1), args).ok().and_then(|t| t.first().get_two::<A, B>().ok()).unwrap_or((None, None)))
-}
-
-pub fn select_three<A: pgrx::FromDatum + pgrx::IntoDatum, B: pgrx::FromDatum + pgrx::IntoDatum, C: pgrx::FromDatum + pgrx::IntoDatum>(
-    sql: &str,
-    args: &[pgrx::datum::DatumWithOid],
-) -> (Option<A>, Option<B>, Option<C>) {
-    Spi::connect(|c| c.select(sql, Some(1), args).ok().and_then(|t| t.first().get_three::<A, B, C>().ok()).unwrap_or((None, None, None)))
+    forget(&d);
+    None
 }
 
 pub fn lookup_by_name(name: &str) -> Rc<CacheDef> {
@@ -290,26 +226,22 @@ pub fn lookup_by_name(name: &str) -> Rc<CacheDef> {
 }
 
 pub fn try_lookup_by_name(name: &str) -> Option<Rc<CacheDef>> {
-    fresh_registry();
-    if let Some(d) = REGISTRY.with(|r| r.borrow().by_name.get(name).cloned()) {
+    let name = names::canonical(name)?;
+    if let Some(d) = registered(|r| r.by_name.get(&name).cloned()) {
         return Some(d);
     }
     let id: Option<i64> = as_catalog_owner(|| {
-        select_one("SELECT id FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1", &[name.into()])
+        crate::spi::select_one("SELECT id FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1", &[name.into()])
     });
     id.map(load_def)
 }
 
 pub fn lookup_by_rowtype(rowtype: Oid) -> Rc<CacheDef> {
-    fresh_registry();
-    if let Some(d) = REGISTRY.with(|r| r.borrow().by_type.get(&rowtype.to_u32()).cloned()) {
+    if let Some(d) = registered(|r| r.by_type.get(&rowtype.to_u32()).cloned()) {
         return d;
     }
     let id: Option<i64> = as_catalog_owner(|| {
-        select_one(
-            "SELECT id FROM tablecache.cache_def WHERE rowtype::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-            &[rowtype.into()],
-        )
+        crate::spi::select_one("SELECT id FROM tablecache.cache_def WHERE rowtype::pg_catalog.oid OPERATOR(pg_catalog.=) $1", &[rowtype.into()])
     });
     match id {
         Some(id) => load_def(id),
@@ -321,13 +253,44 @@ pub fn lookup_by_rowtype(rowtype: Oid) -> Rc<CacheDef> {
     }
 }
 
+/// 64-bit FNV-1a, for fingerprints (stable across backends and restarts).
+pub fn fnv(bytes: &[u8], mut h: u64) -> u64 {
+    for &b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+const FNV_START: u64 = 0xcbf29ce484222325;
+
+/// The view's parsed query as text (its stored rule), for the fingerprint.
+unsafe fn view_query_text(view: Oid) -> Option<String> {
+    unsafe {
+        let rel = pg_sys::try_relation_open(view, pg_sys::AccessShareLock as i32);
+        if rel.is_null() {
+            return None;
+        }
+        let out = if (*(*rel).rd_rel).relkind as u8 == pg_sys::RELKIND_VIEW {
+            let q = pg_sys::get_view_query(rel);
+            let s = pg_sys::nodeToString(q as *const std::ffi::c_void);
+            let t = CStr::from_ptr(s).to_string_lossy().into_owned();
+            pg_sys::pfree(s.cast());
+            Some(t)
+        } else {
+            None
+        };
+        pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
+        out
+    }
+}
+
 fn load_def(id: i64) -> Rc<CacheDef> {
-    type Row = (String, String, String, Oid, Oid, i64, Vec<String>);
-    let (name, query, search_path, rowtype, owner, version, pk): Row = as_catalog_owner(|| {
+    type Row = (String, String, String, Oid, Oid, i64, Vec<String>, Vec<String>);
+    let (name, _query, search_path, view, rowtype, version, pk, settings): Row = as_catalog_owner(|| {
         Spi::connect(|c| {
             let t = c
                 .select(
-                    "SELECT name, query, search_path, rowtype::pg_catalog.oid, owner::pg_catalog.oid, version, primary_key \
+                    "SELECT name, query, search_path, view::pg_catalog.oid, rowtype::pg_catalog.oid, version, primary_key, settings \
                      FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1",
                     Some(1),
                     &[id.into()],
@@ -341,6 +304,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
                 t.get::<Oid>(5)?.unwrap_or(pg_sys::InvalidOid),
                 t.get::<i64>(6)?.unwrap_or(0),
                 t.get::<Vec<String>>(7)?.unwrap_or_default(),
+                t.get::<Vec<String>>(8)?.unwrap_or_default(),
             ))
         })
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not read the definition of cache {}: {}", id, e))
@@ -359,7 +323,19 @@ fn load_def(id: i64) -> Rc<CacheDef> {
         })
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not read the indexes of cache \"{}\": {}", name, e))
     });
-
+    let Some(view_text) = (unsafe { view_query_text(view) }) else {
+        fail_detail!(
+            ERRCODE_UNDEFINED_OBJECT,
+            "drop it with tablecache.drop_cache and create it again".to_string(),
+            "the view of cache \"{}\" no longer exists",
+            name
+        );
+    };
+    let view_sql = unsafe {
+        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(view));
+        let rel = pg_sys::get_rel_name(view);
+        CStr::from_ptr(pg_sys::quote_qualified_identifier(nsp, rel)).to_string_lossy().into_owned()
+    };
     let mcx = unsafe {
         pg_sys::AllocSetContextCreateInternal(
             pg_sys::TopMemoryContext,
@@ -372,21 +348,27 @@ fn load_def(id: i64) -> Rc<CacheDef> {
     let mut def = CacheDef {
         id,
         name: name.clone(),
-        query,
+        view,
+        view_sql,
         search_path,
-        owner,
-        version,
+        settings: parse_settings(&settings),
+        owner: crate::guard::rel_owner(view),
+        fingerprint: 0,
         rowtype,
+        tupdesc_id: 0,
         columns: Vec::new(),
         indexes: Vec::new(),
         tupdesc: std::ptr::null_mut(),
-        rtable: std::cell::Cell::new(None),
-        relids: std::cell::RefCell::new(Vec::new()),
+        access: RefCell::new(None),
         mcx,
-        slot_hint: std::cell::Cell::new(None),
-        acl_ok: std::cell::Cell::new(None),
+        slot_hint: Cell::new(None),
+        acl_ok: Cell::new(None),
     };
+    let mut h = fnv(&version.to_le_bytes(), FNV_START);
+    h = fnv(view_text.as_bytes(), h);
     unsafe {
+        let te = pg_sys::lookup_type_cache(rowtype, pg_sys::TYPECACHE_TUPDESC as i32);
+        def.tupdesc_id = (*te).tupDesc_identifier;
         let old = pg_sys::MemoryContextSwitchTo(mcx);
         let td = pg_sys::lookup_rowtype_tupdesc_copy(rowtype, -1);
         def.tupdesc = pg_sys::BlessTupleDesc(td);
@@ -394,6 +376,12 @@ fn load_def(id: i64) -> Rc<CacheDef> {
         let td = &*def.tupdesc;
         for i in 0..td.natts as usize {
             let att = &*td.attrs.as_ptr().add(i);
+            if att.attisdropped {
+                fail!(ERRCODE_DATATYPE_MISMATCH, "the row type of cache \"{}\" was altered; drop and create the cache again", name);
+            }
+            h = fnv(&att.atttypid.to_u32().to_le_bytes(), h);
+            h = fnv(&att.atttypmod.to_le_bytes(), h);
+            h = fnv(&att.attcollation.to_u32().to_le_bytes(), h);
             def.columns.push(Column {
                 name: pg_sys::name_data_to_str(&att.attname).to_string(),
                 typid: att.atttypid,
@@ -402,6 +390,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
             });
         }
     }
+    def.fingerprint = (h >> 1) as i64;
     let mut specs = vec![(PRIMARY_KEY.to_string(), pk)];
     specs.extend(index_rows.into_iter().filter(|(n, _)| n != PRIMARY_KEY));
     for (iname, cols) in specs {
@@ -421,7 +410,7 @@ pub fn build_index(def: &CacheDef, iname: &str, cols: &[String]) -> IndexDef {
     if cols.is_empty() {
         fail!(ERRCODE_INVALID_PARAMETER_VALUE, "index \"{}\" of cache \"{}\" needs at least one column", iname, def.name);
     }
-    let mut ix = IndexDef { name: iname.to_string(), cols: Vec::new(), types: Vec::new(), layout: Vec::new() };
+    let mut ix = IndexDef { name: iname.to_string(), cols: Vec::new(), types: Vec::new(), layout: Vec::new(), collated: Vec::new(), any_collated: false };
     for c in cols {
         let Some(attno) = def.columns.iter().position(|col| &col.name == c) else {
             fail!(ERRCODE_UNDEFINED_COLUMN, "column \"{}\" of index \"{}\" is not an output column of cache \"{}\"", c, iname, def.name);
@@ -439,7 +428,9 @@ pub fn build_index(def: &CacheDef, iname: &str, cols: &[String]) -> IndexDef {
         ix.cols.push(attno);
         ix.types.push(kt);
         ix.layout.push(kt.col_kind());
+        ix.collated.push(kt.is_collated());
     }
+    ix.any_collated = ix.collated.iter().any(|&c| c);
     ix
 }
 
@@ -473,33 +464,4 @@ pub unsafe fn plan_tables(plan: pg_sys::SPIPlanPtr) -> Vec<Oid> {
         pg_sys::ReleaseCachedPlan(cplan, std::ptr::null_mut());
     }
     out
-}
-
-fn plan_rtable(def: &CacheDef) -> *mut pg_sys::List {
-    let q = CString::new(def.query.clone()).unwrap_or_default();
-    with_search_path(&def.search_path, || unsafe {
-        let connected = pg_sys::SPI_connect();
-        if connected < 0 {
-            fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
-        }
-        let plan = pg_sys::SPI_prepare(q.as_ptr(), 0, std::ptr::null_mut());
-        if plan.is_null() {
-            fail_detail!(ERRCODE_INVALID_PARAMETER_VALUE, def.query.clone(), "could not prepare the query of cache \"{}\"", def.name);
-        }
-        let sources = pg_sys::SPI_plan_get_plan_sources(plan);
-        let mut out: *mut pg_sys::List = std::ptr::null_mut();
-        if !sources.is_null() && (*sources).length > 0 {
-            let src = (*(*sources).elements).ptr_value as *mut pg_sys::CachedPlanSource;
-            let ql = (*src).query_list;
-            if !ql.is_null() && (*ql).length > 0 {
-                let query = (*(*ql).elements).ptr_value as *mut pg_sys::Query;
-                let old = pg_sys::MemoryContextSwitchTo(def.mcx);
-                out = pg_sys::copyObjectImpl((*query).rtable.cast()) as *mut pg_sys::List;
-                pg_sys::MemoryContextSwitchTo(old);
-            }
-            *def.relids.borrow_mut() = plan_tables(plan);
-        }
-        pg_sys::SPI_finish();
-        out
-    })
 }

@@ -1,0 +1,240 @@
+//! What reading a cache needs, and whether the current user has it. Reading through a cache
+//! needs what running its query needs: SELECT on the tables and views the query names (columns
+//! included) and EXECUTE on every function it calls — also when the answer comes from memory.
+//!
+//! Both lists come from what PostgreSQL stored when the cache's view was created (relations
+//! resolved to OIDs), never from the query text parsed again under somebody's search_path.
+
+use super::{acl_epoch, CacheDef};
+use crate::fail;
+use pgrx::pg_sys::{self, Oid};
+use pgrx::prelude::*;
+use std::ffi::CStr;
+
+pub struct Needs {
+    epoch: u64,
+    /// RTE_RELATION entries of the stored query, at any depth (views not expanded), in the
+    /// definition's memory context
+    rtable: *mut pg_sys::List,
+    /// every function the query calls, views expanded
+    functions: Vec<Oid>,
+    /// every table the query reads, views expanded (row-level security)
+    pub relids: Vec<Oid>,
+    /// those tables and their partitions and inheritance children (the tables whose triggers
+    /// may invalidate the cache)
+    pub tables: Vec<Oid>,
+}
+
+#[derive(Default)]
+struct Walk {
+    rtes: Vec<*mut pg_sys::RangeTblEntry>,
+    functions: Vec<Oid>,
+    want_functions: bool,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_function(func: Oid, cx: *mut std::ffi::c_void) -> bool {
+    let w = unsafe { &mut *(cx as *mut Walk) };
+    if !w.functions.contains(&func) {
+        w.functions.push(func);
+    }
+    false
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn walker(node: *mut pg_sys::Node, cx: *mut std::ffi::c_void) -> bool {
+    unsafe {
+        if node.is_null() {
+            return false;
+        }
+        let w = &mut *(cx as *mut Walk);
+        match (*node).type_ {
+            pg_sys::NodeTag::T_Query => {
+                return pg_sys::query_tree_walker(node as *mut pg_sys::Query, Some(walker), cx, pg_sys::QTW_EXAMINE_RTES_BEFORE as i32);
+            }
+            pg_sys::NodeTag::T_RangeTblEntry => {
+                let rte = node as *mut pg_sys::RangeTblEntry;
+                if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION {
+                    w.rtes.push(rte);
+                }
+                return false;
+            }
+            _ => {}
+        }
+        if w.want_functions {
+            pg_sys::check_functions_in_node(node, Some(on_function), cx);
+        }
+        pg_sys::expression_tree_walker(node, Some(walker), cx)
+    }
+}
+
+unsafe fn walk(query: *mut pg_sys::Query, want_functions: bool) -> Walk {
+    let mut w = Walk { want_functions, ..Default::default() };
+    unsafe {
+        let q = pg_sys::copyObjectImpl(query as *const std::ffi::c_void) as *mut pg_sys::Node;
+        pg_sys::fix_opfuncids(q);
+        walker(q, &mut w as *mut Walk as *mut std::ffi::c_void);
+    }
+    w
+}
+
+fn compute(def: &CacheDef) -> Needs {
+    let epoch = acl_epoch();
+    let mut rtable: *mut pg_sys::List = std::ptr::null_mut();
+    unsafe {
+        let rel = pg_sys::try_relation_open(def.view, pg_sys::AccessShareLock as i32);
+        if rel.is_null() {
+            fail!(ERRCODE_UNDEFINED_OBJECT, "the view of cache \"{}\" no longer exists", def.name);
+        }
+        let w = walk(pg_sys::get_view_query(rel), false);
+        let old = pg_sys::MemoryContextSwitchTo(def.mcx);
+        for rte in w.rtes {
+            let copy = pg_sys::copyObjectImpl(rte as *const std::ffi::c_void) as *mut pg_sys::RangeTblEntry;
+            (*copy).checkAsUser = pg_sys::InvalidOid; // the reader, not the view's owner
+            rtable = pg_sys::lappend(rtable, copy.cast());
+        }
+        pg_sys::MemoryContextSwitchTo(old);
+        pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
+    }
+    let sql = std::ffi::CString::new(format!("SELECT * FROM {}", def.view_sql)).unwrap_or_default();
+    let (functions, relids) = def.env().run(|| unsafe {
+        if pg_sys::SPI_connect() < 0 {
+            fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
+        }
+        let plan = pg_sys::SPI_prepare(sql.as_ptr(), 0, std::ptr::null_mut());
+        if plan.is_null() {
+            fail!(ERRCODE_INTERNAL_ERROR, "could not prepare the query of cache \"{}\"", def.name);
+        }
+        let mut functions = Vec::new();
+        let sources = pg_sys::SPI_plan_get_plan_sources(plan);
+        for i in 0..if sources.is_null() { 0 } else { (*sources).length as usize } {
+            let src = (*(*sources).elements.add(i)).ptr_value as *mut pg_sys::CachedPlanSource;
+            let ql = (*src).query_list;
+            for k in 0..if ql.is_null() { 0 } else { (*ql).length as usize } {
+                let q = (*(*ql).elements.add(k)).ptr_value as *mut pg_sys::Query;
+                for f in walk(q, true).functions {
+                    if !functions.contains(&f) {
+                        functions.push(f);
+                    }
+                }
+            }
+        }
+        let relids = super::plan_tables(plan);
+        pg_sys::SPI_finish();
+        (functions, relids)
+    });
+    let tables: Vec<Oid> = crate::guard::with_search_path(crate::guard::SAFE_PATH, || {
+        crate::spi::select_column(
+            "WITH RECURSIVE t(r) AS (SELECT pg_catalog.unnest($1::pg_catalog.oid[]) \
+             UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent OPERATOR(pg_catalog.=) t.r) SELECT r FROM t",
+            &[relids.clone().into()],
+        )
+    });
+    Needs { epoch, rtable, functions, relids, tables }
+}
+
+impl CacheDef {
+    /// Runs `f` on what reading needs, computed again when anything changed since.
+    pub fn with_needs<R>(&self, f: impl FnOnce(&Needs) -> R) -> R {
+        let epoch = acl_epoch();
+        if self.access.borrow().as_ref().is_none_or(|n| n.epoch != epoch) {
+            let n = compute(self);
+            *self.access.borrow_mut() = Some(n);
+        }
+        f(self.access.borrow().as_ref().unwrap())
+    }
+
+    /// The first thing the current user lacks to read the cache, as a message; None if
+    /// nothing.
+    fn missing(&self) -> Option<String> {
+        let user = unsafe { pg_sys::GetUserId() };
+        self.with_needs(|n| unsafe {
+            if !n.rtable.is_null() && !pg_sys::ExecCheckRTPerms(n.rtable, false) {
+                return Some("reading it requires SELECT on the tables of its query".to_string());
+            }
+            for &f in &n.functions {
+                if pg_sys::pg_proc_aclcheck(f, user, pg_sys::ACL_EXECUTE as pg_sys::AclMode) != pg_sys::AclResult::ACLCHECK_OK {
+                    let name = CStr::from_ptr(pg_sys::format_procedure(f)).to_string_lossy().into_owned();
+                    return Some(format!("reading it requires EXECUTE on function {name}"));
+                }
+            }
+            None
+        })
+    }
+
+    /// Checks the reader's privileges; returns whether row-level security applies to it on a
+    /// table of the query (then the shared rows are not for it: reads go to the database and
+    /// loading or refreshing is refused). Kept per user until a relation, function or role
+    /// changes anywhere, so it costs nothing on the hot path.
+    fn access(&self) -> bool {
+        let me = unsafe { pg_sys::GetUserId() };
+        let epoch = acl_epoch();
+        if let Some((u, e, rls)) = self.acl_ok.get() {
+            if u == me && e == epoch {
+                return rls;
+            }
+        }
+        if let Some(why) = self.missing() {
+            fail!(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied for cache \"{}\": {}", self.name, why);
+        }
+        let rls = self.with_needs(|n| {
+            n.relids
+                .iter()
+                .any(|&r| unsafe { pg_sys::check_enable_rls(r, pg_sys::InvalidOid, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32)
+        });
+        self.acl_ok.set(Some((me, epoch, rls)));
+        rls
+    }
+
+    pub fn check_read_access(&self) {
+        self.access();
+    }
+
+    pub fn rls_applies(&self) -> bool {
+        self.access()
+    }
+
+    pub fn check_rls_for_write(&self) {
+        if self.rls_applies() {
+            fail!(
+                ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "row-level security applies to a table of cache \"{}\" for this role; its shared rows cannot be loaded or refreshed by it",
+                self.name
+            );
+        }
+    }
+
+    /// May the current user read the cache? (Owner and superusers always may.)
+    pub fn readable(&self) -> bool {
+        unsafe {
+            if pg_sys::superuser() || pg_sys::has_privs_of_role(pg_sys::GetUserId(), self.owner) {
+                return true;
+            }
+        }
+        self.missing().is_none()
+    }
+
+    /// May a trigger on `rel` invalidate this cache? Only a table its query reads (or a
+    /// partition or child of one), or a table whose owner may invalidate the cache itself: a
+    /// trigger elsewhere (somebody's own table pointed at another owner's cache) would let
+    /// anyone force the cache to re-read its window.
+    pub fn trigger_allowed(&self, rel: Oid) -> bool {
+        if self.with_needs(|n| n.tables.contains(&rel)) {
+            return true;
+        }
+        let relowner = crate::guard::rel_owner(rel);
+        relowner != pg_sys::InvalidOid && unsafe { pg_sys::has_privs_of_role(relowner, self.owner) }
+    }
+}
+
+/// Whether the current user may read cache `name` (for `tablecache.caches.query`).
+#[pg_extern(stable, parallel_safe)]
+fn may_read(name: &str) -> bool {
+    if !crate::shmem::is_attached() {
+        return false;
+    }
+    match super::try_lookup_by_name(name) {
+        Some(def) => def.readable(),
+        None => false,
+    }
+}

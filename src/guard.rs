@@ -1,0 +1,146 @@
+//! Running code under another identity or other settings, restored afterwards (and by
+//! PostgreSQL's abort processing on ERROR: the user id, the security context and the GUC nest
+//! level are all unwound by (sub)transaction abort).
+
+use pgrx::pg_sys::{self, Oid};
+use std::cell::Cell;
+use std::ffi::{CStr, CString};
+
+/// Our own catalog statements run with this path so that a hostile search_path cannot redirect
+/// an operator or function.
+pub const SAFE_PATH: &str = "pg_catalog, pg_temp";
+
+thread_local! {
+    static CATALOG_OWNER: Cell<Option<Oid>> = const { Cell::new(None) };
+}
+
+fn current_value(name: &CStr) -> Option<String> {
+    let p = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// Runs `f` with the settings `gucs` (name, value), restored afterwards. Settings that already
+/// have the wanted value are not touched (setting TimeZone or search_path is not free).
+pub fn with_gucs<R>(gucs: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
+    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    for (name, value) in gucs {
+        let name = CString::new(*name).unwrap_or_default();
+        if current_value(&name).as_deref() == Some(*value) {
+            continue;
+        }
+        let value = CString::new(*value).unwrap_or_default();
+        unsafe {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
+    }
+    let r = f();
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    r
+}
+
+/// Runs `f` with `search_path` set to `path`.
+pub fn with_search_path<R>(path: &str, f: impl FnOnce() -> R) -> R {
+    with_gucs(&[("search_path", path)], f)
+}
+
+/// Runs `f` as `user` with `flags` added to the security context.
+fn as_user<R>(user: Oid, flags: u32, f: impl FnOnce() -> R) -> R {
+    let (mut saved_user, mut saved_ctx) = (pg_sys::InvalidOid, 0);
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
+        pg_sys::SetUserIdAndSecContext(user, saved_ctx | flags as i32);
+    }
+    let r = f();
+    unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_ctx) };
+    r
+}
+
+/// Runs catalog DML as the owner of the catalog tables (the extension's installer), so that
+/// users need no direct access to them; ownership checks are done by our functions.
+pub fn as_catalog_owner<R>(f: impl FnOnce() -> R) -> R {
+    let owner = CATALOG_OWNER.with(|c| c.get()).unwrap_or_else(|| {
+        let ns = unsafe { pg_sys::get_namespace_oid(c"tablecache".as_ptr(), true) };
+        let rel = unsafe { pg_sys::get_relname_relid(c"cache_def".as_ptr(), ns) };
+        let o = if rel == pg_sys::InvalidOid { unsafe { pg_sys::GetUserId() } } else { rel_owner(rel) };
+        CATALOG_OWNER.with(|c| c.set(Some(o)));
+        o
+    });
+    as_user(owner, pg_sys::SECURITY_LOCAL_USERID_CHANGE, || with_search_path(SAFE_PATH, f))
+}
+
+/// Forgets the catalog owner (the extension was dropped or re-created).
+pub fn forget_catalog_owner() {
+    CATALOG_OWNER.with(|c| c.set(None));
+}
+
+pub fn rel_owner(rel: Oid) -> Oid {
+    unsafe {
+        let t = pg_sys::RelationIdGetRelation(rel);
+        if t.is_null() {
+            return pg_sys::InvalidOid;
+        }
+        let o = (*(*t).rd_rel).relowner;
+        pg_sys::RelationClose(t);
+        o
+    }
+}
+
+/// How a cache's query runs, whoever triggers it: as the cache's owner, in a security-restricted
+/// operation (no SET ROLE, no temporary objects, no changes to session state), with the search
+/// path and settings recorded when the cache was created (`pg_temp` last, so that nobody's
+/// temporary objects shadow a name a function in the query looks up). Like REFRESH
+/// MATERIALIZED VIEW: the rows of a cache never depend on who loaded them.
+pub struct QueryEnv<'a> {
+    pub owner: Oid,
+    pub search_path: &'a str,
+    pub settings: &'a [(String, String)],
+}
+
+impl QueryEnv<'_> {
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let path = format!("{}, pg_temp", if self.search_path.trim().is_empty() { "pg_catalog" } else { self.search_path });
+        let mut gucs: Vec<(&str, &str)> = self.settings.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        gucs.push(("search_path", &path));
+        with_gucs(&gucs, || as_user(self.owner, pg_sys::SECURITY_RESTRICTED_OPERATION | pg_sys::SECURITY_LOCAL_USERID_CHANGE, f))
+    }
+}
+
+/// Settings that change what a query computes (casts to and from text, time zones, locales):
+/// recorded at create_cache and applied whenever the cache's query runs.
+pub const PINNED_SETTINGS: &[&str] = &[
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "extra_float_digits",
+    "lc_monetary",
+    "lc_numeric",
+    "lc_time",
+    "bytea_output",
+    "default_text_search_config",
+    "xmloption",
+    "xmlbinary",
+];
+
+/// The current values of `PINNED_SETTINGS`, as `name=value`.
+pub fn current_pinned_settings() -> Vec<String> {
+    PINNED_SETTINGS
+        .iter()
+        .filter_map(|n| {
+            let c = CString::new(*n).ok()?;
+            current_value(&c).map(|v| format!("{n}={v}"))
+        })
+        .collect()
+}
+
+pub fn parse_settings(v: &[String]) -> Vec<(String, String)> {
+    v.iter().filter_map(|s| s.split_once('=').map(|(a, b)| (a.to_string(), b.to_string()))).collect()
+}
