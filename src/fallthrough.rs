@@ -33,7 +33,7 @@ unsafe fn plan_for(def: &CacheDef, sql: &str, types: &[pg_sys::Oid]) -> pg_sys::
 /// Runs `sql` with `args` as the cache's query runs (as its owner, with its settings); calls
 /// `each` for every result tuple (SPI memory; copy what you keep).
 fn run(def: &CacheDef, sql: &str, types: &[pg_sys::Oid], args: &[Datum], mut each: impl FnMut(pg_sys::HeapTuple)) {
-    def.env().run(|| unsafe {
+    def.read_env().run(|| unsafe {
         if pg_sys::SPI_connect() < 0 {
             fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
         }

@@ -34,6 +34,7 @@ pub extern "C-unwind" fn _PG_init() {
         guc::init_workers();
         shmem::install_hooks();
         xact::install_hooks();
+        sql::ddl::install_hook();
         if guc::WORKER.get() {
             worker::register();
         }

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 
 thread_local! {
     static EPOCH_PENDING: Cell<bool> = const { Cell::new(false) };
-    static EXIT_REGISTERED: Cell<bool> = const { Cell::new(false) };
     static CALLBACKS_REGISTERED: Cell<bool> = const { Cell::new(false) };
     static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
@@ -87,8 +86,9 @@ struct Local {
     recorded: Vec<usize>,
     created: Vec<Created>,
     deferred: Vec<Deferred>,
-    /// the extension was dropped in this transaction (at this level): free the database's caches
-    extension_dropped: Option<i32>,
+    /// databases whose caches go when this transaction commits (DROP EXTENSION, DROP
+    /// DATABASE), with the level that dropped them
+    dropped_dbs: Vec<(pg_sys::Oid, i32)>,
 }
 
 fn nest_level() -> i32 {
@@ -188,21 +188,25 @@ pub fn unload(cache_id: i64, slot: usize) {
     }
 }
 
-/// Frees a dropped cache's slot when the drop commits (slot usize::MAX: find it then).
+/// Frees a dropped cache's slot when the drop commits (slot usize::MAX: find it then); at once
+/// for a cache this transaction created (nobody else can see it).
 pub fn release_at_commit(cache_id: i64, slot: usize) {
+    if created_here(cache_id) {
+        let slot = if slot == usize::MAX { store::slot_of(unsafe { pg_sys::MyDatabaseId }, cache_id) } else { Some(slot) };
+        if let Some(i) = slot {
+            store::release_slot(i);
+        }
+        return;
+    }
     defer(cache_id, slot, Op::Release);
 }
 
-/// DROP EXTENSION tablecache: every cache of this database goes when it commits.
-pub fn extension_dropped() {
+/// DROP EXTENSION tablecache or DROP DATABASE: every cache of database `db` goes when it
+/// commits.
+pub fn database_dropped(db: pg_sys::Oid) {
     ensure_callbacks();
     let level = nest_level();
-    LOCAL.with(|l| {
-        let mut l = l.borrow_mut();
-        if l.extension_dropped.is_none_or(|lv| lv > level) {
-            l.extension_dropped = Some(level);
-        }
-    });
+    LOCAL.with(|l| l.borrow_mut().dropped_dbs.push((db, level)));
 }
 
 /// Past this many invalidations of one cache in one transaction, the transaction invalidates
@@ -375,9 +379,9 @@ fn apply_deferred(ops: Vec<Deferred>) {
 }
 
 fn end_of_xact(aborted: bool) {
-    let (created, deferred, ext) = LOCAL.with(|l| {
+    let (created, deferred, dbs) = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
-        (std::mem::take(&mut l.created), std::mem::take(&mut l.deferred), l.extension_dropped.take())
+        (std::mem::take(&mut l.created), std::mem::take(&mut l.deferred), std::mem::take(&mut l.dropped_dbs))
     });
     if shmem::is_attached() {
         let db = unsafe { pg_sys::MyDatabaseId };
@@ -390,14 +394,14 @@ fn end_of_xact(aborted: bool) {
             }
         } else {
             apply_deferred(deferred);
-            if ext.is_some() {
-                for i in store::slots_of_database(db) {
+            for (d, _) in &dbs {
+                for i in store::slots_of_database(*d) {
                     store::release_slot(i);
                 }
             }
         }
     }
-    if ext.is_some() {
+    if !dbs.is_empty() {
         crate::guard::forget_catalog_owner();
     }
     COLLATED.with(|c| c.borrow_mut().clear());
@@ -418,7 +422,7 @@ fn end_of_xact(aborted: bool) {
 fn pre_prepare() {
     let busy = LOCAL.with(|l| {
         let l = l.borrow();
-        !l.invals.is_empty() || !l.created.is_empty() || !l.deferred.is_empty() || l.extension_dropped.is_some()
+        !l.invals.is_empty() || !l.created.is_empty() || !l.deferred.is_empty() || !l.dropped_dbs.is_empty()
     });
     if busy {
         crate::fail!(
@@ -455,9 +459,7 @@ fn subxact_abort(level: i32) {
         }
         let (ops, keep): (Vec<Deferred>, Vec<Deferred>) = l.deferred.drain(..).partition(|d| d.level >= level);
         l.deferred = keep;
-        if l.extension_dropped.is_some_and(|lv| lv >= level) {
-            l.extension_dropped = None;
-        }
+        l.dropped_dbs.retain(|&(_, lv)| lv < level);
         l.invals.retain(|v| v.level < level);
         l.points.retain(|_, lv| *lv < level);
         l.all.retain(|_, lv| *lv < level);
@@ -507,7 +509,7 @@ fn subxact_commit(level: i32) {
         for d in l.deferred.iter_mut().filter(|d| d.level >= level) {
             d.level = level - 1;
         }
-        if let Some(lv) = l.extension_dropped.as_mut().filter(|lv| **lv >= level) {
+        for (_, lv) in l.dropped_dbs.iter_mut().filter(|(_, lv)| *lv >= level) {
             *lv = level - 1;
         }
     });
@@ -554,21 +556,10 @@ pub fn bump_epoch_at_end() {
     register_xact_callback(PgXactCallbackEvent::Abort, done);
 }
 
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn on_exit(_code: i32, _arg: pg_sys::Datum) {
-    store::window::free_staged();
-    store::clear_busy_marks();
-}
-
-pub fn ensure_exit_callback() {
-    if !EXIT_REGISTERED.with(|r| r.replace(true)) {
-        unsafe { pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(0usize)) };
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
-// DROP EXTENSION: an object access hook sees the extension go (its own event trigger goes with
-// it, so cannot be relied on), and the database's caches are freed when that commits.
+// DROP EXTENSION and DROP DATABASE: an object access hook sees the extension or database go
+// (the extension's own event trigger goes with it, so cannot be relied on), and the database's
+// caches are freed when that commits.
 
 static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
 
@@ -584,14 +575,16 @@ unsafe extern "C-unwind" fn object_access(
         if let Some(prev) = PREV_OBJECT_ACCESS {
             prev(access, class_id, object_id, sub_id, arg);
         }
-        if access == pg_sys::ObjectAccessType::OAT_DROP
-            && class_id == pg_sys::ExtensionRelationId
-            && object_id == pg_sys::get_extension_oid(c"tablecache".as_ptr(), true)
-        {
-            extension_dropped();
+        if access != pg_sys::ObjectAccessType::OAT_DROP || !shmem::is_attached() {
+            return;
+        }
+        if class_id == pg_sys::ExtensionRelationId && object_id == pg_sys::get_extension_oid(c"tablecache".as_ptr(), true) {
+            database_dropped(pg_sys::MyDatabaseId);
             shmem::bump_def_epoch();
             crate::catalog::forget_all();
             bump_epoch_at_end();
+        } else if class_id == pg_sys::DatabaseRelationId {
+            database_dropped(object_id);
         }
     }
 }

@@ -382,8 +382,9 @@ class BadCalls(unittest.TestCase):
 
 
     def test_altered_base_table(self):
-        """A cached column changes type (text -> int). Run on a private server: this call
-        has crashed backends (SIGSEGV, which restarts the whole server)."""
+        """A cached column would change type (text -> int): refused, like for a view. Run on a
+        private server: this call has crashed backends (SIGSEGV, which restarts the whole
+        server) before caches were views."""
         srv = server_util.PrivateServer(server_util.private_name("badin", 7), server_util.private_port(7), memory="64MB")
         srv.start()
         try:
@@ -397,17 +398,13 @@ class BadCalls(unittest.TestCase):
             query(conn, "SELECT tablecache.create_cache('bi_ac', 'SELECT k, v FROM bi_a', ARRAY['k'])")
             query(conn, "SELECT tablecache.create_cache('bi_al', 'SELECT k, v FROM bi_a', ARRAY['k'])")
             query(conn, "SELECT tablecache.load('bi_al')")
-            query(conn, "ALTER TABLE bi_a ALTER COLUMN v TYPE int USING k")
-            codes = ("42804", "55000", "0A000", "42P10")
-            self.bad("SELECT * FROM tablecache.range(NULL::bi_ac, 'primary_key', 1, 5)", codes,
-                     note="range over an unloaded cache after the type of a cached column changed")
-            self.bad("SELECT * FROM tablecache.get(NULL::bi_ac, 3)", codes,
-                     note="get from an unloaded cache after the type of a cached column changed")
-            self.bad("SELECT tablecache.load('bi_ac')", codes, note="load after the type of a cached column changed")
-            # the loaded one: reads may still be served from memory (the rows are of the old
-            # type) but its window cannot move
-            self.bad("SELECT tablecache.adjust('bi_al', 'primary_key', 1, 200)", codes + ("22023",),
-                     note="adjust of a loaded cache after the type of a cached column changed")
+            # the caches' views depend on the column: PostgreSQL refuses to change its type
+            self.bad("ALTER TABLE bi_a ALTER COLUMN v TYPE int USING k", "0A000",
+                     note="change of the type of a column a cache reads")
+            self.assertEqual(query(conn, "SELECT k, v FROM tablecache.range(NULL::bi_al, 'primary_key', 1, 4)"),
+                             [(1, "v1"), (2, "v2"), (3, "v3")])
+            self.assertEqual(query(conn, "SELECT k, v FROM tablecache.range(NULL::bi_ac, 'primary_key', 1, 4)"),
+                             [(1, "v1"), (2, "v2"), (3, "v3")])
             query(self.conn, "SELECT tablecache.drop_cache('bi_ac')")
             query(self.conn, "SELECT tablecache.drop_cache('bi_al')")
             self.assertEqual(scalar(self.conn, "SELECT count(*) FROM tablecache.caches"), 0)

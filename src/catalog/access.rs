@@ -20,10 +20,29 @@ pub struct Needs {
     functions: Vec<Oid>,
     /// every table the query reads, views expanded (row-level security)
     pub relids: Vec<Oid>,
-    /// those tables and their partitions and inheritance children (the tables whose triggers
-    /// may invalidate the cache)
-    pub tables: Vec<Oid>,
 }
+
+/// The tables the cache's view reads (views it reads expanded) and their partitions and
+/// inheritance children: the tables whose triggers may invalidate the cache. Taken from
+/// pg_depend, so that a trigger locks nothing it did not lock already.
+const TRIGGER_TABLES: &str = "
+WITH RECURSIVE deps(rel) AS (
+    SELECT d.refobjid FROM pg_catalog.pg_rewrite r
+      JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+       AND d.objid OPERATOR(pg_catalog.=) r.oid AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+     WHERE r.ev_class OPERATOR(pg_catalog.=) $1 AND d.refobjid OPERATOR(pg_catalog.<>) $1
+    UNION
+    SELECT d.refobjid FROM deps
+      JOIN pg_catalog.pg_rewrite r ON r.ev_class OPERATOR(pg_catalog.=) deps.rel
+      JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+       AND d.objid OPERATOR(pg_catalog.=) r.oid AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refobjid OPERATOR(pg_catalog.<>) deps.rel
+), tabs(rel) AS (
+    SELECT rel FROM deps
+    UNION
+    SELECT i.inhrelid FROM tabs JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) tabs.rel
+)
+SELECT rel FROM tabs";
 
 #[derive(Default)]
 struct Walk {
@@ -123,14 +142,7 @@ fn compute(def: &CacheDef) -> Needs {
         pg_sys::SPI_finish();
         (functions, relids)
     });
-    let tables: Vec<Oid> = crate::guard::with_search_path(crate::guard::SAFE_PATH, || {
-        crate::spi::select_column(
-            "WITH RECURSIVE t(r) AS (SELECT pg_catalog.unnest($1::pg_catalog.oid[]) \
-             UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent OPERATOR(pg_catalog.=) t.r) SELECT r FROM t",
-            &[relids.clone().into()],
-        )
-    });
-    Needs { epoch, rtable, functions, relids, tables }
+    Needs { epoch, rtable, functions, relids }
 }
 
 impl CacheDef {
@@ -160,6 +172,17 @@ impl CacheDef {
             }
             None
         })
+    }
+
+    /// How a read that falls through runs its query: as the owner, like every query of the
+    /// cache — but as the reader when row-level security applies to it (the view runs its
+    /// query with the invoker's privileges, so the reader's policies then filter the rows).
+    pub fn read_env(&self) -> crate::guard::QueryEnv<'_> {
+        let mut env = self.env();
+        if self.rls_applies() {
+            env.owner = unsafe { pg_sys::GetUserId() };
+        }
+        env
     }
 
     /// Checks the reader's privileges; returns whether row-level security applies to it on a
@@ -219,7 +242,8 @@ impl CacheDef {
     /// trigger elsewhere (somebody's own table pointed at another owner's cache) would let
     /// anyone force the cache to re-read its window.
     pub fn trigger_allowed(&self, rel: Oid) -> bool {
-        if self.with_needs(|n| n.tables.contains(&rel)) {
+        let tables: Vec<Oid> = crate::guard::with_search_path(crate::guard::SAFE_PATH, || crate::spi::select_column(TRIGGER_TABLES, &[self.view.into()]));
+        if tables.contains(&rel) {
             return true;
         }
         let relowner = crate::guard::rel_owner(rel);

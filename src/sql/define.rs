@@ -134,9 +134,12 @@ fn view_name(cache: &str) -> (String, String) {
             None => fail!(ERRCODE_INVALID_SCHEMA_NAME, "no schema has been selected to create cache \"{}\" in", cache),
         }
     }
+    if parts[0] == "pg_temp" || parts[0].starts_with("pg_temp_") || parts[0].starts_with("pg_toast_temp_") {
+        fail!(ERRCODE_FEATURE_NOT_SUPPORTED, "cache \"{}\" cannot be temporary: a cache is shared by every session", cache);
+    }
     let nsp = CString::new(parts[0].as_str()).unwrap_or_default();
     let nspid = unsafe { pg_sys::LookupExplicitNamespace(nsp.as_ptr(), false) };
-    if parts[0] == "pg_temp" || unsafe { pg_sys::isAnyTempNamespace(nspid) } {
+    if parts[0] == "pg_temp" || parts[0].starts_with("pg_temp_") || unsafe { pg_sys::isAnyTempNamespace(nspid) } {
         fail!(ERRCODE_FEATURE_NOT_SUPPORTED, "cache \"{}\" cannot be temporary: a cache is shared by every session", cache);
     }
     (parts.remove(0), parts.remove(0))
@@ -165,11 +168,21 @@ pub fn definitions_changed() {
 fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Vec<Option<String>>>) {
     let (cache, query, primary_key) = (req(cache, "cache"), req(query, "query"), req(primary_key, "primary_key"));
     shmem::header();
+    check_name("cache", cache);
     let name = names::canonical(cache).unwrap_or_else(|| fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" must be a name or schema.name", cache));
     check_name("cache", &name);
     let (schema, relname) = view_name(cache);
     if cache_exists(&name) {
         fail!(ERRCODE_DUPLICATE_OBJECT, "cache \"{}\" already exists", name);
+    }
+    let qualified = format!("{}.{}", names::quote_ident(&schema), names::quote_ident(&relname));
+    let taken: bool = crate::spi::select_one(
+        "SELECT pg_catalog.to_regclass($1) IS NOT NULL OR pg_catalog.to_regtype($1) IS NOT NULL",
+        &[qualified.clone().into()],
+    )
+    .unwrap_or(false);
+    if taken {
+        fail!(ERRCODE_DUPLICATE_OBJECT, "cache \"{}\" cannot be created: a relation or type named {} already exists", name, qualified);
     }
     if primary_key.is_empty() {
         fail!(ERRCODE_INVALID_PARAMETER_VALUE, "primary key of cache \"{}\" must name at least one column", name);
@@ -198,12 +211,21 @@ fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Ve
             pgrx::ereport!(ERROR, code, format!("column \"{}\" of cache \"{}\" cannot be a primary key: {}", k, name, msg));
         }
     }
-    let qualified = format!("{}.{}", names::quote_ident(&schema), names::quote_ident(&relname));
-    Spi::run(&format!("CREATE VIEW {qualified} AS {stmt}"))
+    // security_invoker: whoever runs the view runs its query with their own privileges (the
+    // cache runs it as its owner; a reader that row-level security applies to, as itself)
+    Spi::run(&format!("CREATE VIEW {qualified} WITH (security_invoker = true) AS {stmt}"))
         .unwrap_or_else(|e| fail!(ERRCODE_INVALID_PARAMETER_VALUE, "could not create the view of cache \"{}\": {}", name, e));
     let view: pg_sys::Oid = crate::spi::select_one("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[qualified.clone().into()])
         .unwrap_or_else(|| fail!(ERRCODE_INTERNAL_ERROR, "the view of cache \"{}\" was not created", name));
     let rowtype = unsafe { pg_sys::get_rel_type_id(view) };
+    // The view belongs to the extension's domain: DROP EXTENSION needs CASCADE while caches
+    // exist, and takes their views with it.
+    unsafe {
+        let ext = pg_sys::get_extension_oid(c"tablecache".as_ptr(), false);
+        let depender = pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: view, objectSubId: 0 };
+        let referenced = pg_sys::ObjectAddress { classId: pg_sys::ExtensionRelationId, objectId: ext, objectSubId: 0 };
+        pg_sys::recordDependencyOn(&depender, &referenced, pg_sys::DependencyType::DEPENDENCY_NORMAL);
+    }
     let search_path: String = crate::spi::select_one("SELECT pg_catalog.current_setting('search_path')", &[]).unwrap_or_default();
     let id = random_id();
     as_catalog_owner(|| {

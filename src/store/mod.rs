@@ -230,9 +230,25 @@ impl Drop for Busy {
     }
 }
 
-/// Exit callback: a backend that exits while marked busy (a FATAL exit does not unwind Rust
-/// frames) clears its mark.
-pub fn clear_busy_marks() {
+thread_local! {
+    static EXIT_REGISTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn on_exit(_code: i32, _arg: pg_sys::Datum) {
+    window::free_staged();
+    clear_busy_marks();
+}
+
+/// Makes sure a backend that exits mid-pass (a FATAL exit does not unwind Rust frames) gives
+/// back what it staged and clears its busy marks.
+pub fn ensure_exit_callback() {
+    if !EXIT_REGISTERED.with(|r| r.replace(true)) {
+        unsafe { pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(0usize)) };
+    }
+}
+
+fn clear_busy_marks() {
     if !shmem::is_attached() {
         return;
     }

@@ -260,7 +260,7 @@ fn difference<'a>(
 /// lock of the cache. Returns None when a non-blocking refresh found nothing it may resolve yet.
 pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode, opts: PassOpts) -> Option<Staged> {
     let s: &crate::shmem::Slot = shmem::slot(slot);
-    crate::xact::ensure_exit_callback();
+    super::ensure_exit_callback();
     let _busy = super::Busy::new(slot);
     // Pending invalidations are resolved by this pass: collect them before the snapshot.
     let col = inval::collect(slot, opts.block);

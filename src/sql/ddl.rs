@@ -1,0 +1,131 @@
+//! DDL on a cache's view or row type. The view holds the cache's query and its row type is the
+//! cache's: renaming it, its columns or its schema, or altering its columns, would leave the
+//! cache's definition (its indexes name columns) pointing at nothing. Such statements are
+//! refused before they run; ALTER ... OWNER TO and view options stay allowed. (CREATE OR
+//! REPLACE VIEW with another query is allowed: the cache sees a new definition and reads fall
+//! through until the next load.)
+
+use crate::guard::as_catalog_owner;
+use pgrx::pg_sys::{self, NodeTag, ObjectType};
+use pgrx::prelude::*;
+
+static mut PREV: pg_sys::ProcessUtility_hook_type = None;
+
+pub fn install_hook() {
+    unsafe {
+        PREV = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+    }
+}
+
+/// The name of the cache whose view is `rel`, if any (and if this database has the extension).
+fn cache_of_view(rel: pg_sys::Oid) -> Option<String> {
+    if rel == pg_sys::InvalidOid {
+        return None;
+    }
+    let ns = unsafe { pg_sys::get_namespace_oid(c"tablecache".as_ptr(), true) };
+    if ns == pg_sys::InvalidOid || unsafe { pg_sys::get_relname_relid(c"cache_def".as_ptr(), ns) } == pg_sys::InvalidOid {
+        return None;
+    }
+    as_catalog_owner(|| crate::spi::select_one("SELECT name FROM tablecache.cache_def WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1", &[rel.into()]))
+}
+
+unsafe fn rel_of(rv: *mut pg_sys::RangeVar) -> pg_sys::Oid {
+    if rv.is_null() {
+        return pg_sys::InvalidOid;
+    }
+    unsafe { pg_sys::RangeVarGetRelidExtended(rv, pg_sys::NoLock as i32, pg_sys::RVROption::RVR_MISSING_OK as u32, None, std::ptr::null_mut()) }
+}
+
+/// The relation a qualified type name (a List of String) names as its row type, if any.
+unsafe fn rel_of_type(names: *mut pg_sys::Node) -> pg_sys::Oid {
+    unsafe {
+        if names.is_null() || (*names).type_ != NodeTag::T_List {
+            return pg_sys::InvalidOid;
+        }
+        let tn = pg_sys::makeTypeNameFromNameList(names as *mut pg_sys::List);
+        let typ = pg_sys::LookupTypeNameOid(std::ptr::null_mut(), tn, true);
+        if typ == pg_sys::InvalidOid {
+            return pg_sys::InvalidOid;
+        }
+        pg_sys::typeidTypeRelid(typ)
+    }
+}
+
+/// The cache a statement would alter in a way it cannot follow, if any.
+unsafe fn refused(stmt: *mut pg_sys::Node) -> Option<String> {
+    unsafe {
+        match (*stmt).type_ {
+            NodeTag::T_RenameStmt => {
+                let s = stmt as *mut pg_sys::RenameStmt;
+                let rel = match (*s).renameType {
+                    ObjectType::OBJECT_VIEW | ObjectType::OBJECT_TABLE | ObjectType::OBJECT_COLUMN | ObjectType::OBJECT_ATTRIBUTE => rel_of((*s).relation),
+                    ObjectType::OBJECT_TYPE => rel_of_type((*s).object),
+                    _ => pg_sys::InvalidOid,
+                };
+                cache_of_view(rel)
+            }
+            NodeTag::T_AlterObjectSchemaStmt => {
+                let s = stmt as *mut pg_sys::AlterObjectSchemaStmt;
+                let rel = match (*s).objectType {
+                    ObjectType::OBJECT_VIEW | ObjectType::OBJECT_TABLE => rel_of((*s).relation),
+                    ObjectType::OBJECT_TYPE => rel_of_type((*s).object),
+                    _ => pg_sys::InvalidOid,
+                };
+                cache_of_view(rel)
+            }
+            NodeTag::T_AlterTableStmt => {
+                let s = stmt as *mut pg_sys::AlterTableStmt;
+                let cmds = (*s).cmds;
+                let n = if cmds.is_null() { 0 } else { (*cmds).length as usize };
+                let harmless = (0..n).all(|i| {
+                    let c = (*(*cmds).elements.add(i)).ptr_value as *mut pg_sys::AlterTableCmd;
+                    matches!(
+                        (*c).subtype,
+                        pg_sys::AlterTableType::AT_ChangeOwner | pg_sys::AlterTableType::AT_SetRelOptions | pg_sys::AlterTableType::AT_ResetRelOptions | pg_sys::AlterTableType::AT_ReplaceRelOptions
+                    )
+                });
+                if harmless {
+                    None
+                } else {
+                    cache_of_view(rel_of((*s).relation))
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+#[pg_guard]
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    unsafe {
+        let stmt = (*pstmt).utilityStmt;
+        let watched = !stmt.is_null()
+            && matches!((*stmt).type_, NodeTag::T_RenameStmt | NodeTag::T_AlterObjectSchemaStmt | NodeTag::T_AlterTableStmt)
+            && pg_sys::IsTransactionState();
+        if watched {
+            if let Some(cache) = refused(stmt) {
+                pgrx::ereport!(
+                    ERROR,
+                    pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    format!("cannot rename or alter the view or row type of cache \"{cache}\""),
+                    "The cache's indexes and reads name its columns; drop the cache (tablecache.drop_cache) and create it again."
+                );
+            }
+        }
+        match PREV {
+            Some(prev) => prev(pstmt, query, read_only_tree, context, params, env, dest, qc),
+            None => pg_sys::standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc),
+        }
+    }
+}
