@@ -150,12 +150,38 @@ stage_fuzz() {
 }
 
 run_stage() {
-    local st=$1 log="$LOGS/$1.log" rc start p f
+    local st=$1 log="$LOGS/$1.log" rc start p f crashes="" lf born line
     banner "stage $st (log: $log)"
     start=$(date +%s)
     "stage_$st" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     S_TIME[$st]=$(( $(date +%s) - start ))
+    # A crashed backend fails the stage even when every test passed. Logs looked at: the
+    # regress/sessions server and every private server /tmp/tablecache-*/ whose log was
+    # created (birth time; mtime where the file system keeps none) during the stage;
+    # test_reliability SIGKILLs backends of its private server on purpose ("signal 9: Killed"
+    # there is no crash). `cargo pgrx test` writes no server log file (pg_ctl -l is a pipe
+    # read by the test runner, which prints the postmaster's lines for failing tests): its
+    # crashes are looked for in the stage output.
+    case "$st" in
+        regress|sessions)
+            for lf in /tmp/tablecache-*/server.log; do
+                [ -f "$lf" ] || continue
+                born=$(stat -c %W "$lf" 2>/dev/null)
+                [ "${born:-0}" -gt 0 ] 2>/dev/null || born=$(stat -c %Y "$lf")
+                [ "$born" -ge "$start" ] || continue
+                case "$lf" in
+                    /tmp/tablecache-regress/*|/tmp/tablecache-sessions/*) line=$(grep -aH "terminated by signal" "$lf") ;;
+                    *) line=$(grep -aH "terminated by signal" "$lf" | grep -av "terminated by signal 9: Killed") ;;
+                esac
+                [ -n "$line" ] && crashes+="$line"$'\n'
+            done ;;
+        pgtest) crashes=$(grep -a "terminated by signal" "$log") ;;
+    esac
+    if [ -n "$crashes" ]; then
+        printf '==> stage %s: a server process was terminated by a signal:\n%s\n' "$st" "${crashes%$'\n'}" | tee -a "$log"
+        rc=1
+    fi
     case "$st" in
         core|pgtest) read -r p f < <(cargo_counts "$log") ;;
         regress)

@@ -275,7 +275,9 @@ fn set_sliding_window(
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record the sliding window of cache \"{}\": {}", cache, e));
     });
     drop(lock); // held to the end of the transaction
-    shmem::want_worker(unsafe { pg_sys::MyDatabaseId });
+    // a worker started before this commits would find no sliding window and leave
+    let db = unsafe { pg_sys::MyDatabaseId };
+    pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, move || shmem::want_worker(db));
     slide(&def.name);
     let slot = store::ensure_slot(&def);
     match xact::pending_rows(def.id) {
