@@ -11,40 +11,58 @@
 #   --no-build  skip the release build+install (the report still records the
 #             checksum of the library the server loaded)
 #   --keep    leave the server 'bench' running afterwards
+#   --growth "S1 S2 S3"  scales of W10 (default "0.1 1 4" with --full, "0.01 0.05 0.2"
+#             with --quick, none with --smoke; "" skips it)
 #   --out DIR where BENCHMARKS.md and ratios.png go (default: the repo root and
 #             bench/ for --quick/--full, the results dir for --smoke)
 #
-# Builds and installs the release library, (re)starts a private server
+# Builds the release library and installs it into a private copy of PostgreSQL
+# (/tmp/tablecache-pgroot-bench, scripts/pgroot.sh: the system installation and the
+# servers that loaded it are left alone), (re)starts a private server
 # 'bench' (port 55437, scripts/server.sh), generates the data
 # (bench/data/generate.sql), loads the cache (bench/data/cache.sql), creates
 # the matview (bench/sql/setup.sql), prewarms everything, checks that every
-# contender returns the same rows (bench/sql/verify.sql), runs W1-W7 and writes
+# contender returns the same rows (bench/sql/verify.sql), runs W1-W7 and W10
+# (growth: W7 and a one-hour adjust at several scales) and writes
 # the report (bench/report.py). Raw outputs: /tmp/tablecache-bench-results/<stamp>/.
 set -euo pipefail
+# One { ... } block: bash parses all of it before running, so editing this file during a run
+# cannot derail that run.
+{
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-mode=quick; scale=""; seconds=""; rounds=""; build=1; keep=0; out=""
+mode=quick; scale=""; seconds=""; rounds=""; build=1; keep=0; out=""; growth="-"
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) mode=smoke ;; --quick) mode=quick ;; --full) mode=full ;;
         --scale) scale="$2"; shift ;; --seconds) seconds="$2"; shift ;;
         --rounds) rounds="$2"; shift ;; --out) out="$2"; shift ;;
-        --no-build) build=0 ;; --keep) keep=1 ;;
-        -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --no-build) build=0 ;; --keep) keep=1 ;; --growth) growth="$2"; shift ;;
+        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
 case "$mode" in
-    smoke) d_scale=0.005; d_sec=1;  d_rounds=1; w7_get=2000;   w7_range=200;   w5_runs=2; samples=20 ;;
-    quick) d_scale=0.05;  d_sec=2;  d_rounds=3; w7_get=20000;  w7_range=1000;  w5_runs=4; samples=200 ;;
-    full)  d_scale=1;     d_sec=10; d_rounds=3; w7_get=200000; w7_range=10000; w5_runs=6; samples=500 ;;
+    smoke) d_scale=0.005; d_sec=1;  d_rounds=1; w7_get=2000;   w7_range=200;   w5_runs=2; samples=20;  d_growth="" ;;
+    quick) d_scale=0.05;  d_sec=2;  d_rounds=3; w7_get=20000;  w7_range=1000;  w5_runs=4; samples=200; d_growth="0.01 0.05 0.2" ;;
+    full)  d_scale=1;     d_sec=10; d_rounds=3; w7_get=200000; w7_range=10000; w5_runs=6; samples=500; d_growth="0.1 1 4" ;;
 esac
+[ "$growth" = "-" ] && growth="$d_growth"
 scale="${scale:-$d_scale}"; seconds="${seconds:-$d_sec}"; rounds="${rounds:-$d_rounds}"
 
 NAME=bench; PORT=55437; SOCK=/tmp/tablecache-$NAME; DB=bench; SEED=20261101
-LIB=/usr/lib/postgresql/15/lib/tablecache.so
+export TABLECACHE_PGROOT=${TABLECACHE_PGROOT:-/tmp/tablecache-pgroot-bench}
+bash scripts/pgroot.sh "$TABLECACHE_PGROOT" >/dev/null
+LIB=$TABLECACHE_PGROOT/usr/lib/postgresql/15/lib/tablecache.so
+# the chart needs matplotlib (Debian's package; the report is written without it)
+/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || {
+    echo "==> bench: installing python3-matplotlib for the chart"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-matplotlib >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-matplotlib >/dev/null; } \
+        || echo "==> bench: WARNING: could not install python3-matplotlib; the chart will be skipped" >&2
+}
 RES=/tmp/tablecache-bench-results/$(date -u +%Y%m%d-%H%M%S)-$mode
 mkdir -p "$RES/pgbench"
 chmod 0777 /tmp/tablecache-bench-results "$RES" "$RES/pgbench" 2>/dev/null || true
@@ -69,7 +87,7 @@ trap 'echo "==> bench: stopped; raw outputs in $RES" >&2' ERR
 bash scripts/server.sh stop "$NAME" "$PORT" >/dev/null || true
 if [ "$build" = 1 ]; then
     say "building and installing the release library"
-    bash scripts/build.sh --release >"$RES/build.log" 2>&1 || { tail -30 "$RES/build.log"; die "build"; }
+    bash scripts/build.sh --release --pgroot "$TABLECACHE_PGROOT" >"$RES/build.log" 2>&1 || { tail -30 "$RES/build.log"; die "build"; }
     built_md5=$(md5sum target/release/libtablecache.so | cut -d' ' -f1)
 fi
 TABLECACHE_MEMORY=1GB bash scripts/server.sh start "$NAME" "$PORT" >/dev/null
@@ -184,7 +202,7 @@ rec reads.hits "$hits"; rec reads.misses "$misses"
 
 # ---- W7 in-backend loops ------------------------------------------------------------
 say "W7 in-backend loops ($w7_get gets, $w7_range ranges per call, median of 3)"
-for kind in loop_sql get_sql range_sql loop_plpgsql get_expr get_tc_spi get_mv_spi get_join_spi \
+for kind in loop_sql get_sql range_sql customer_sql loop_plpgsql get_expr get_tc_spi get_mv_spi get_join_spi \
             range_tc_spi range_mv_spi range_join_spi; do
     n=$w7_get; case $kind in range_join_spi) n=$(( (w7_range + 9) / 10 )) ;; range*) n=$w7_range ;; get_join_spi) n=$(( (w7_get + 4) / 5 )) ;; esac
     for i in 1 2 3; do
@@ -266,6 +284,44 @@ triggers off
 say "verifying tablecache against the join after the writes"
 "${PSQL[@]}" -d "$DB" -q -v samples="$samples" -v check_matview=0 -f bench/sql/verify.sql >"$RES/verify_after_writes.txt" 2>&1 \
     || { cat "$RES/verify_after_writes.txt"; die "tablecache differs from the join after the W4 writes"; }
+# ---- W10 growth: W7's get and 100-row range, and a one-hour adjust, at several scales ---------
+# Each scale in a database of its own (dropped afterwards), with only the cache and its window
+# facts (no matview): lookups must cost about the same at 4x and 40x the rows, and a slide the
+# difference, not the window.
+gi=0
+for gs in $growth; do
+    gi=$((gi + 1)); gdb="bench_w10_$gi"
+    say "W10 growth: scale $gs (database $gdb)"
+    "${PSQL[@]}" -d postgres -q -c "DROP DATABASE IF EXISTS $gdb" -c "CREATE DATABASE $gdb"
+    "${PSQL[@]}" -d "$gdb" -q -c 'CREATE EXTENSION tablecache'
+    "${PSQL[@]}" -d "$gdb" -q -v scale="$gs" -f bench/data/generate.sql >"$RES/w10_generate_$gi.txt"
+    "${PSQL[@]}" -d "$gdb" -q -f bench/data/cache.sql >"$RES/w10_cache_$gi.txt"
+    "${PSQL[@]}" -d "$gdb" -q -f bench/sql/window.sql >/dev/null
+    "${PSQL[@]}" -d "$gdb" -q -f bench/sql/w7.sql
+    rec "W10.s$gi.scale" "$gs"
+    rec "W10.s$gi.rows" "$("${PSQL[@]}" -d "$gdb" -Atq -c "SELECT rows FROM tablecache.caches WHERE name = 'recent_orders'")"
+    for i in 1 2 3; do
+        rec "W10.s$gi.get.r$i" "$("${PSQL[@]}" -d "$gdb" -Atq -c "SELECT bench_w7('get_sql', $w7_get)")"
+        rec "W10.s$gi.range.r$i" "$("${PSQL[@]}" -d "$gdb" -Atq -c "SELECT bench_w7('range_sql', $w7_range)")"
+    done
+    IFS='|' read -r gge glt < <("${PSQL[@]}" -d "$gdb" -Atq -c "SELECT ge, lt FROM bench_window")
+    gslides=(-c '\timing on')
+    for i in $(seq 0 "$w5_runs"); do
+        if [ $((i % 2)) = 0 ]; then
+            gslides+=(-c "SELECT tablecache.adjust('recent_orders', 'by_time', '$gge'::timestamptz - interval '1 hour', '$glt'::timestamptz - interval '1 hour')")
+        else
+            gslides+=(-c "SELECT tablecache.adjust('recent_orders', 'by_time', '$gge'::timestamptz, '$glt'::timestamptz)")
+        fi
+    done
+    i=0
+    while read -r ms; do
+        [ "$i" -gt 0 ] && rec "W10.s$gi.adjust_ms.r$i" "$ms"
+        i=$((i + 1))
+    done < <("${PSQL[@]}" -d "$gdb" -q "${gslides[@]}" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+    "${PSQL[@]}" -d postgres -q -c "DROP DATABASE $gdb"
+done
+rec W10.n "$gi"
+
 rec meta.loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$(md5sum "$LIB" | cut -d' ' -f1)" = "$lib_md5" ] || rec meta.lib_replaced_during_run "yes (the server kept the library it loaded at start)"
 
@@ -277,3 +333,5 @@ mkdir -p "$(dirname "$chart")"
 cp "$out/BENCHMARKS.md" "$RES/" 2>/dev/null || true
 [ "$keep" = 1 ] || bash scripts/server.sh stop "$NAME" "$PORT" >/dev/null
 say "done: $out/BENCHMARKS.md, $chart; raw outputs in $RES"
+exit 0
+}

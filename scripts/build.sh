@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Build tablecache and install it (tablecache.so, control file, SQL) into the
-# system PostgreSQL 15. Default: release build. --debug: debug build (faster to
-# compile; used by the test suite).
+# system PostgreSQL 15, or with --pgroot DIR into a private copy of it
+# (scripts/pgroot.sh; servers started with TABLECACHE_PGROOT=DIR use it).
+# Default: release build. --debug: debug build (faster to compile; used by the
+# test suite).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 export PATH="$HOME/.cargo/bin:$PATH"
 
 profile=(--release)
-for a in "$@"; do
-    case "$a" in
+while [ $# -gt 0 ]; do
+    case "$1" in
         --debug) profile=() ;;
         --release) profile=(--release) ;;
-        *) echo "usage: $0 [--debug|--release]" >&2; exit 2 ;;
+        --pgroot) PG_CONFIG=$(bash "$ROOT/scripts/pgroot.sh" "$2"); shift ;;
+        *) echo "usage: $0 [--debug|--release] [--pgroot DIR]" >&2; exit 2 ;;
     esac
+    shift
 done
 
 cd "$ROOT"

@@ -13,9 +13,11 @@
 #   TABLECACHE_NO_PRELOAD=1   start without shared_preload_libraries (to test
 #                             this script before the extension is installed)
 #   TABLECACHE_MEMORY=256MB   size of tablecache.memory
+#   TABLECACHE_PGROOT=DIR     run the PostgreSQL of a private copy (scripts/pgroot.sh DIR),
+#                             with the build installed there, instead of the system one
 set -euo pipefail
 
-BIN=/usr/lib/postgresql/15/bin
+BIN="${TABLECACHE_PGROOT:-}/usr/lib/postgresql/15/bin"
 cmd="${1:-}"; name="${2:-}"
 if [ -z "$cmd" ] || [ -z "$name" ]; then
     sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2

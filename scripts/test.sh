@@ -100,7 +100,7 @@ stage_pgtest() {
 }
 
 stage_build() {
-    bash scripts/build.sh --debug
+    bash scripts/build.sh --debug ${TABLECACHE_PGROOT:+--pgroot "$TABLECACHE_PGROOT"}
 }
 
 stage_regress() {
@@ -123,7 +123,7 @@ stage_regress() {
     local rc=0
     "$PG_REGRESS" \
         --host=/tmp/tablecache-regress --port="$REGRESS_PORT" --user=postgres \
-        --bindir=/usr/lib/postgresql/15/bin \
+        --bindir="${TABLECACHE_PGROOT:-}/usr/lib/postgresql/15/bin" \
         --inputdir="$in" --outputdir="$out" \
         --dbname=regress_tablecache --load-extension=tablecache \
         --schedule="$ROOT/pg_test/regress/schedule" || rc=$?

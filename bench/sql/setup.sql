@@ -17,15 +17,4 @@ CREATE INDEX bench_mv_created_at ON bench_mv (created_at);
 CREATE INDEX bench_mv_customer_created_at ON bench_mv (customer_id, created_at);
 VACUUM ANALYZE bench_mv;
 
--- Window facts the pgbench scripts need (ids increase with created_at, so the
--- window's orders are the id range [id_lo, id_hi]).
-DROP TABLE IF EXISTS bench_window;
-CREATE TABLE bench_window AS
-SELECT :'ge'::timestamptz AS ge, :'lt'::timestamptz AS lt,
-       min(id) AS id_lo, max(id) AS id_hi, count(*) AS n_rows,
-       extract(epoch FROM :'ge'::timestamptz)::bigint AS ge_s,
-       extract(epoch FROM :'lt'::timestamptz)::bigint AS lt_s,
-       -- seconds of window holding 100 rows on average
-       greatest(1, round(100 * 7 * 86400 / count(*)::numeric))::bigint AS span_s
-  FROM orders WHERE created_at >= :'ge'::timestamptz AND created_at < :'lt'::timestamptz;
-SELECT * FROM bench_window;
+\ir window.sql

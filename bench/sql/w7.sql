@@ -4,6 +4,8 @@
 --   loop_sql        SELECT over generate_series computing the key only (the statement loop)
 --   get_sql         tablecache.get in that loop, inside one statement (no SPI)
 --   range_sql       100-row tablecache.range (by_time) in that loop, inside one statement
+--   customer_sql    one customer's orders in the window (W3's shape: by_customer, a prefix and a
+--                   time range) in that loop
 --   loop_plpgsql    PL/pgSQL FOR loop computing the key only
 --   get_expr        PL/pgSQL r := tablecache.get(...) (simple expression, no SPI)
 --   get_tc_spi      PL/pgSQL SELECT * INTO v_r FROM tablecache.get(...) (SPI)
@@ -43,6 +45,13 @@ BEGIN
           FROM generate_series(1, n) g,
                LATERAL (SELECT w.ge + ((g::bigint * 7919) % nsec) * interval '1 second' AS t0) b,
                LATERAL tablecache.range(NULL::recent_orders, 'by_time', b.t0, b.t0 + w.span_s * interval '1 second') x;
+    WHEN 'customer_sql' THEN
+        SELECT count(y.c) INTO tot
+          FROM generate_series(1, n) g,
+               LATERAL (SELECT 1 + (g::bigint * 7919) % (SELECT n_customers FROM bench_meta) AS cust) b,
+               LATERAL (SELECT count(x.id) AS c
+                          FROM tablecache.range(NULL::recent_orders, 'by_customer',
+                                                ROW(b.cust, w.ge), ROW(b.cust, w.lt)) x) y;
     WHEN 'loop_plpgsql' THEN
         FOR i IN 1..n LOOP
             k := w.id_lo + (i::bigint * 7919) % (w.id_hi - w.id_lo + 1);
