@@ -42,7 +42,9 @@ pub extern "C-unwind" fn _PG_init() {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-mod tests; // its #[pg_schema] mod tests {} is inside src/tests.rs
+mod testing;
+#[cfg(any(test, feature = "pg_test"))]
+mod keys_tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

@@ -15,7 +15,8 @@
 //! memory is dropped.
 
 use crate::shmem;
-use crate::store::{self, inval::Inval, window::Staged, WriterLock};
+pub use crate::store::inval::CacheInfo;
+use crate::store::{self, inval::Inval, staging::Staged, WriterLock};
 use pgrx::pg_sys;
 use pgrx::{register_xact_callback, PgXactCallbackEvent};
 use std::cell::{Cell, RefCell};
@@ -62,14 +63,6 @@ struct Created {
     level: i32,
     /// deepest level at which its memory was written
     written: i32,
-}
-
-/// What `slot_for_commit` needs to give a cache a slot.
-#[derive(Clone, Default)]
-pub struct CacheInfo {
-    pub name: String,
-    pub fingerprint: i64,
-    pub owner: pg_sys::Oid,
 }
 
 #[derive(Default)]

@@ -8,6 +8,8 @@
 
 pub mod access;
 pub mod names;
+#[cfg(any(test, feature = "pg_test"))]
+mod access_tests;
 
 use crate::guard::{as_catalog_owner, parse_settings, QueryEnv};
 use crate::keys::{self, KeyType};

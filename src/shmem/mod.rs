@@ -6,6 +6,8 @@
 //! 1 + i guards the contents of slot i. Lock order: a slot's lock before lock 0, never the reverse.
 
 pub mod slot;
+#[cfg(any(test, feature = "pg_test"))]
+mod memory_tests;
 
 use crate::guc;
 use pgrx::pg_sys;

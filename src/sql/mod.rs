@@ -6,6 +6,12 @@ pub mod inval;
 pub mod read;
 pub mod views;
 pub mod window;
+#[cfg(any(test, feature = "pg_test"))]
+mod define_tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod errors_tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod read_tests;
 
 pgrx::extension_sql!(
     r#"

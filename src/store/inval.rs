@@ -322,9 +322,17 @@ pub fn clear_collected(s: &mut Slot, col: &Collected, garbage: &mut Vec<Offset>)
     s.pending_count = w as u32;
 }
 
+/// What `slot_for_commit` needs to give a cache a slot.
+#[derive(Clone, Default)]
+pub struct CacheInfo {
+    pub name: String,
+    pub fingerprint: i64,
+    pub owner: pg_sys::Oid,
+}
+
 /// A slot for cache `cache_id` of this database, assigned if needed, without ever raising an
 /// error (PRE_COMMIT). None when every slot is taken.
-pub fn slot_for_commit(cache_id: i64, info: &crate::xact::CacheInfo) -> Option<usize> {
+pub fn slot_for_commit(cache_id: i64, info: &CacheInfo) -> Option<usize> {
     let db = unsafe { pg_sys::MyDatabaseId };
     let _g = shmem::lock_global(true);
     let mut free = None;

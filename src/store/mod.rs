@@ -4,7 +4,13 @@
 
 pub mod inval;
 pub mod rows;
+pub mod staging;
+pub mod stream;
 pub mod window;
+#[cfg(any(test, feature = "pg_test"))]
+mod window_tests;
+#[cfg(any(test, feature = "pg_test"))]
+mod rows_tests;
 
 use crate::catalog::CacheDef;
 use crate::shmem::{self, slot::KeyRef, LockGuard, Slot, SlotState};

@@ -4,121 +4,24 @@
 //! commits (see `xact`). Until then readers see the old window, and any ERROR (a duplicate key,
 //! a full region, a cancel) frees everything staged.
 
-use super::inval::{self, Collected, Inval};
+use super::inval::{self, Inval};
 use super::rows::{self, Row, Search};
-use super::{publish, Contents};
+use super::staging::{current_window, take_staged, Alloc, Staged, StagingGuard};
+use super::Contents;
 use crate::bound::Bound;
 use crate::catalog::CacheDef;
-use crate::shmem::{self, slot::KeyRef, SlotState};
+use crate::shmem::{self, SlotState};
 use crate::sql_text::{point_sql, range_sql, Params};
 use crate::{fail, fail_detail};
-use pgrx::pg_sys::{self, Datum};
-use std::cell::RefCell;
+use pgrx::pg_sys;
 use std::cmp::Ordering as Cmp;
 use std::collections::HashSet;
-use std::ffi::CString;
 use std::sync::atomic::Ordering;
 use tablecache_core::alloc::Offset;
 use tablecache_core::index;
-use tablecache_core::keys::KeyEncoder;
 
-thread_local! {
-    /// Arena blocks this backend allocated for a pass that is not finished yet.
-    static STAGED: RefCell<Vec<Offset>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Frees whatever a failed or interrupted pass left staged (also called at backend exit).
-pub fn free_staged() {
-    let blocks: Vec<Offset> = STAGED.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    if !blocks.is_empty() {
-        shmem::free_many(blocks);
-    }
-}
-
-struct StagingGuard;
-impl Drop for StagingGuard {
-    fn drop(&mut self) {
-        free_staged();
-    }
-}
-
-/// Allocations of one pass, within the owner's share of the region.
-struct Alloc<'a> {
-    def: &'a CacheDef,
-    /// bytes the pass may allocate, None: unbounded
-    budget: Option<u64>,
-    used: u64,
-}
-
-impl Alloc<'_> {
-    fn alloc(&mut self, size: usize) -> Offset {
-        if let Some(b) = self.budget {
-            if self.used + size as u64 > b {
-                fail_detail!(
-                    ERRCODE_OUT_OF_MEMORY,
-                    format!("tablecache.owner_share is {}%: the caches of role {} may hold {} bytes together", crate::guc::OWNER_SHARE.get(), crate::keys::role_name(self.def.owner), b),
-                    "cache \"{}\" would take more than its owner's share of tablecache memory",
-                    self.def.name
-                );
-            }
-        }
-        match shmem::alloc(size) {
-            Some(off) => {
-                STAGED.with(|s| s.borrow_mut().push(off));
-                self.used += shmem::arena().usable_size(off) as u64;
-                off
-            }
-            None => {
-                let st = shmem::memory_stats();
-                fail_detail!(
-                    ERRCODE_OUT_OF_MEMORY,
-                    format!("{} of {} bytes in use, {} requested; raise tablecache.memory or load a smaller window", st.used_bytes, st.total_bytes, size),
-                    "tablecache memory is full while loading cache \"{}\"",
-                    self.def.name
-                )
-            }
-        }
-    }
-
-    fn write_bound(&mut self, b: &Bound) -> KeyRef {
-        let buf = b.to_bytes();
-        let off = self.alloc(buf.len());
-        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), shmem::ptr(off), buf.len()) };
-        KeyRef { off, len: b.key.len() as u32, present: 1 }
-    }
-}
-
-/// Non-failing variant of `write_bound` (PRE_COMMIT): None when the arena is full.
-pub fn try_write_bound(b: &Bound) -> Option<KeyRef> {
-    let buf = b.to_bytes();
-    let off = shmem::alloc(buf.len())?;
-    unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), shmem::ptr(off), buf.len()) };
-    Some(KeyRef { off, len: b.key.len() as u32, present: 1 })
-}
-
-pub fn read_bound(k: &KeyRef) -> Option<Bound> {
-    (k.present != 0).then(|| unsafe { Bound::from_raw(shmem::ptr(k.off), k.len as usize) })
-}
-
-/// The current window of slot `i` as (index name, ge, lt); None when unloaded. Callers hold
-/// the slot lock or the writer lock.
-pub fn window_spec(i: usize) -> Option<(String, Option<Bound>, Option<Bound>)> {
-    let s = shmem::slot(i);
-    if s.state != SlotState::Loaded || s.window_index < 0 {
-        return None;
-    }
-    Some((s.window_name_str().to_string(), read_bound(&s.window_ge), read_bound(&s.window_lt)))
-}
-
-/// The current window of slot `i` as (index position, ge, lt), if it is loaded for `def`.
-pub fn current_window(def: &CacheDef, i: usize) -> Option<(usize, Option<Bound>, Option<Bound>)> {
-    let s = shmem::slot(i);
-    if s.state != SlotState::Loaded || s.window_index < 0 || s.def_version != def.fingerprint {
-        return None;
-    }
-    let p = def.indexes.iter().position(|ix| ix.name == s.window_name_str())?;
-    Some((p, read_bound(&s.window_ge), read_bound(&s.window_lt)))
-}
+pub use super::staging::{free_staged, read_bound, try_write_bound, window_spec};
+pub use super::stream::{check_shape, pk_names, pk_text};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
@@ -138,59 +41,6 @@ pub struct PassOpts {
     /// build the whole window anew, ignoring the published contents (a transaction that already
     /// staged contents for this cache builds on the database, not on what it staged)
     pub from_scratch: bool,
-}
-
-/// New contents of a slot, ready to publish. Dropped unpublished (its transaction aborted, or an
-/// error came first), it gives its blocks back.
-pub struct Staged {
-    pub slot: usize,
-    contents: Option<Contents>,
-    expired: Vec<Offset>,
-    collected: Collected,
-    /// every block allocated for it: freed if it is never published
-    blocks: Vec<Offset>,
-    mode: Mode,
-    /// rows that entered the window
-    pub entered: u64,
-}
-
-impl Staged {
-    /// Swaps the contents in (cannot fail) and frees what they replace.
-    pub fn publish(mut self) {
-        let Some(contents) = self.contents.take() else { return };
-        self.blocks.clear(); // they are the cache's now
-        let garbage = publish(self.slot, contents, &self.expired, &self.collected);
-        shmem::free_many(garbage);
-        let c = &shmem::slot(self.slot).counters;
-        match self.mode {
-            Mode::Load | Mode::Reload => c.loads.fetch_add(1, Ordering::Relaxed),
-            Mode::Adjust => c.adjustments.fetch_add(1, Ordering::Relaxed),
-            Mode::Refresh => c.refreshes.fetch_add(1, Ordering::Relaxed),
-        };
-        if self.mode != Mode::Refresh && !self.collected.is_empty() {
-            c.refreshes.fetch_add(1, Ordering::Relaxed);
-        }
-        c.rows_loaded.fetch_add(self.entered, Ordering::Relaxed);
-        c.rows_expired.fetch_add(self.expired.len() as u64, Ordering::Relaxed);
-    }
-
-    /// The window it holds: (index name, ge, lt).
-    pub fn window(&self) -> Option<(String, Option<Bound>, Option<Bound>)> {
-        let c = self.contents.as_ref()?;
-        Some((c.window_name.clone(), read_bound(&c.window_ge), read_bound(&c.window_lt)))
-    }
-
-    pub fn rows(&self) -> u64 {
-        self.contents.as_ref().map_or(0, |c| c.rows)
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.blocks.is_empty() {
-            shmem::free_many(std::mem::take(&mut self.blocks));
-        }
-    }
 }
 
 /// Row offsets are already well spread: a multiply-shift hash is enough, and the merge asks the
@@ -333,7 +183,7 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     let mut bytes: u64 = 0;
     s.progress_done.store(0, Ordering::Relaxed);
     s.progress_expected.store(0, Ordering::Relaxed);
-    def.env().run(|| stream(def, &sql, &params, slot, &mut alloc, &mut staged, &mut bytes));
+    def.env().run(|| super::stream::stream(def, &sql, &params, slot, &mut alloc, &mut staged, &mut bytes));
 
     if let Err((a, _)) = index::sort_unique(&mut staged, |a, b| rows::cmp_rows(pk, pk, 0, a, b)) {
         fail_detail!(
@@ -506,7 +356,7 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
         def_version: def.fingerprint,
     };
     // Everything is allocated and checked: the blocks now belong to the staged contents.
-    let blocks = STAGED.with(|st| std::mem::take(&mut *st.borrow_mut()));
+    let blocks = take_staged();
     Some(Staged { slot, contents: Some(contents), expired, collected: col, blocks, mode, entered: entered as u64 })
 }
 
@@ -585,144 +435,4 @@ pub fn guarded_pass<R>(def: &CacheDef, f: impl FnOnce() -> R) -> Option<R> {
         }
         r
     }
-}
-
-fn stream(def: &CacheDef, sql: &str, params: &Params, slot: usize, alloc: &mut Alloc, staged: &mut Vec<Offset>, bytes: &mut u64) {
-    let csql = CString::new(sql).unwrap_or_default();
-    let s = shmem::slot(slot);
-    unsafe {
-        if pg_sys::SPI_connect() < 0 {
-            fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
-        }
-        let mut argtypes = params.types.clone();
-        let mut values: Vec<Datum> = params.values.clone();
-        let plan = pg_sys::SPI_prepare(csql.as_ptr(), argtypes.len() as i32, argtypes.as_mut_ptr());
-        if plan.is_null() {
-            fail!(ERRCODE_INTERNAL_ERROR, "could not prepare the query of cache \"{}\"", def.name);
-        }
-        // read_only = false: a fresh snapshot, taken after `collect`
-        let portal = pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), std::ptr::null(), false);
-        // even when no row comes back: a base table may have been altered since create_cache
-        check_shape(def, (*portal).tupDesc);
-        if let Some(est) = plan_rows(portal) {
-            s.progress_expected.store(est, Ordering::Relaxed);
-        }
-        let natts = def.columns.len();
-        let mut vals = vec![Datum::from(0usize); natts];
-        let mut nulls = vec![false; natts];
-        let mut encs: Vec<KeyEncoder> = (0..def.indexes.len()).map(|_| KeyEncoder::new()).collect();
-        loop {
-            pg_sys::SPI_cursor_fetch(portal, true, 1000);
-            let n = pg_sys::SPI_processed as usize;
-            let tt = pg_sys::SPI_tuptable;
-            if n == 0 || tt.is_null() {
-                break;
-            }
-            let td = (*tt).tupdesc;
-            for t in 0..n {
-                let tup = *(*tt).vals.add(t);
-                pg_sys::heap_deform_tuple(tup, td, vals.as_mut_ptr(), nulls.as_mut_ptr());
-                if let Some(&c) = def.indexes[0].cols.iter().find(|&&c| nulls[c]) {
-                    fail!(
-                        ERRCODE_NOT_NULL_VIOLATION,
-                        "query of cache \"{}\" returned a row whose primary key column \"{}\" is NULL",
-                        def.name,
-                        def.col_name(c)
-                    );
-                }
-                let mut null_mask = 0u16;
-                for (j, ix) in def.indexes.iter().enumerate() {
-                    let e = &mut encs[j];
-                    e.clear();
-                    for (c, &att) in ix.cols.iter().enumerate() {
-                        if nulls[att] {
-                            null_mask |= 1 << j;
-                        }
-                        crate::keys::push_datum(e, ix.types[c], vals[att], nulls[att]);
-                    }
-                }
-                let keys: Vec<&[u8]> = encs.iter().map(|e| e.as_bytes()).collect();
-                if !rows::keys_fit(&keys) {
-                    fail_detail!(
-                        ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                        format!("The keys of one row may take at most {} bytes together; index a shorter column (or a hash of this one).", rows::MAX_KEY_BYTES),
-                        "the index keys of a row of cache \"{}\" take {} bytes, too many to cache",
-                        def.name,
-                        keys.iter().map(|k| k.len()).sum::<usize>()
-                    );
-                }
-                // Rows are stored detoasted: a cached row must not point into a table's TOAST.
-                let (tptr, tlen, flat) = if (*(*tup).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL != 0 {
-                    let d = pg_sys::heap_copy_tuple_as_datum(tup, td);
-                    let h = d.cast_mut_ptr::<pg_sys::HeapTupleHeaderData>();
-                    (h as *const u8, super::tuple_datum_len(h), Some(h))
-                } else {
-                    ((*tup).t_data as *const u8, (*tup).t_len as usize, None)
-                };
-                let size = rows::record_size(&keys, tlen);
-                let off = alloc.alloc(size);
-                rows::write(shmem::ptr(off), &keys, null_mask, tptr, tlen);
-                if let Some(h) = flat {
-                    pg_sys::pfree(h.cast());
-                }
-                staged.push(off);
-                *bytes += shmem::arena().usable_size(off) as u64;
-            }
-            pg_sys::SPI_freetuptable(tt);
-            s.progress_done.store(staged.len() as u64, Ordering::Relaxed);
-        }
-        pg_sys::SPI_cursor_close(portal);
-        pg_sys::SPI_finish();
-    }
-}
-
-unsafe fn plan_rows(portal: pg_sys::Portal) -> Option<u64> {
-    unsafe {
-        if portal.is_null() || (*portal).stmts.is_null() || (*(*portal).stmts).length == 0 {
-            return None;
-        }
-        let stmt = (*(*(*portal).stmts).elements).ptr_value as *mut pg_sys::PlannedStmt;
-        if (*stmt).planTree.is_null() {
-            return None;
-        }
-        Some((*(*stmt).planTree).plan_rows.max(0.0) as u64)
-    }
-}
-
-/// The query must still produce the row type the cache was created with.
-pub unsafe fn check_shape(def: &CacheDef, td: pg_sys::TupleDesc) {
-    unsafe {
-        let ok = (*td).natts as usize == def.columns.len()
-            && def.columns.iter().enumerate().all(|(i, c)| (*(*td).attrs.as_ptr().add(i)).atttypid == c.typid);
-        if !ok {
-            fail!(
-                ERRCODE_DATATYPE_MISMATCH,
-                "the query of cache \"{}\" no longer returns the columns of its row type (was a base table altered?)",
-                def.name
-            );
-        }
-    }
-}
-
-pub fn pk_names(def: &CacheDef) -> String {
-    def.indexes[0].cols.iter().map(|&c| def.col_name(c).to_string()).collect::<Vec<_>>().join(", ")
-}
-
-/// The primary key of a stored row, as text, for messages.
-pub fn pk_text(def: &CacheDef, r: u64) -> String {
-    let row = Row::at(r);
-    // stored tuples are unaligned: deform an aligned copy
-    let mut tup = row.heap_tuple();
-    let copy = unsafe { pg_sys::heap_copytuple(&mut tup) };
-    let mut tup = unsafe { *copy };
-    let n = def.columns.len();
-    let mut vals = vec![Datum::from(0usize); n];
-    let mut nulls = vec![false; n];
-    unsafe { pg_sys::heap_deform_tuple(&mut tup, def.tupdesc, vals.as_mut_ptr(), nulls.as_mut_ptr()) };
-    def.indexes[0]
-        .cols
-        .iter()
-        .map(|&c| if nulls[c] { "NULL".to_string() } else { crate::bound::output_text(vals[c], def.columns[c].typid) })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
