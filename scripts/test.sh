@@ -86,6 +86,8 @@ stage_setup() {
 }
 
 stage_core() {
+    # the architecture: layers, no import cycles, no oversized file (counts as one test)
+    /usr/bin/python3 scripts/layers.py || return 1
     (cd core && cargo test --release)
 }
 
@@ -183,7 +185,8 @@ run_stage() {
         rc=1
     fi
     case "$st" in
-        core|pgtest) read -r p f < <(cargo_counts "$log") ;;
+        core|pgtest) read -r p f < <(cargo_counts "$log")
+            [ "$st" = core ] && grep -q "^layers: .* 0 problems" "$log" && p=$((p + 1)) ;;
         regress)
             p=$(grep -aEc '^(test +)?[ ]*[A-Za-z0-9_]+ +\.\.\. ok' "$log")
             f=$(grep -aEc '^(test +)?[ ]*[A-Za-z0-9_]+ +\.\.\. FAILED' "$log") ;;

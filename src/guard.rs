@@ -12,6 +12,29 @@ pub const SAFE_PATH: &str = "pg_catalog, pg_temp";
 
 thread_local! {
     static CATALOG_OWNER: Cell<Option<Oid>> = const { Cell::new(None) };
+    /// How deep this backend is in cache queries (a cache's query may call functions that read
+    /// caches): inside one, reads never use memory and writers are refused.
+    static IN_QUERY: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Is this backend running the query of a cache right now?
+pub fn in_cache_query() -> bool {
+    IN_QUERY.with(|d| d.get() > 0)
+}
+
+struct QueryDepth;
+
+impl QueryDepth {
+    fn enter() -> QueryDepth {
+        IN_QUERY.with(|d| d.set(d.get() + 1));
+        QueryDepth
+    }
+}
+
+impl Drop for QueryDepth {
+    fn drop(&mut self) {
+        IN_QUERY.with(|d| d.set(d.get().saturating_sub(1)));
+    }
 }
 
 fn current_value(name: &CStr) -> Option<String> {
@@ -19,9 +42,30 @@ fn current_value(name: &CStr) -> Option<String> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
-/// Runs `f` with the settings `gucs` (name, value), restored afterwards. Settings that already
-/// have the wanted value are not touched (setting TimeZone or search_path is not free).
+fn set(name: &CStr, value: Option<&CStr>) {
+    unsafe {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.map_or(std::ptr::null(), |v| v.as_ptr()),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
+/// Runs `f` with the settings `gucs` (name, value); afterwards every setting — also any that
+/// `f` changed, even for the session (`set_config(..., false)`) — is what it was before, as
+/// after REFRESH MATERIALIZED VIEW. Settings that already have the wanted value are not
+/// touched (setting TimeZone or search_path is not free).
 pub fn with_gucs<R>(gucs: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
+    with_gucs_then(gucs, || {}, f)
+}
+
+fn with_gucs_then<R>(gucs: &[(&str, &str)], more: impl FnOnce(), f: impl FnOnce() -> R) -> R {
     let level = unsafe { pg_sys::NewGUCNestLevel() };
     for (name, value) in gucs {
         let name = CString::new(*name).unwrap_or_default();
@@ -29,22 +73,34 @@ pub fn with_gucs<R>(gucs: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
             continue;
         }
         let value = CString::new(*value).unwrap_or_default();
-        unsafe {
-            pg_sys::set_config_option(
-                name.as_ptr(),
-                value.as_ptr(),
-                pg_sys::GucContext::PGC_USERSET,
-                pg_sys::GucSource::PGC_S_SESSION,
-                pg_sys::GucAction::GUC_ACTION_SAVE,
-                true,
-                0,
-                false,
-            );
+        set(&name, Some(&value));
+    }
+    more();
+    let r = f();
+    unsafe { pg_sys::AtEOXact_GUC(false, level) };
+    r
+}
+
+/// Custom settings (`app.tag`) the session has set: reset for a cache's query, which must not
+/// depend on who runs it.
+fn reset_custom_settings() {
+    unsafe {
+        let vars = pg_sys::get_guc_variables();
+        let n = pg_sys::GetNumConfigOptions() as usize;
+        let mut names = Vec::new();
+        for i in 0..n {
+            let v = *vars.add(i);
+            if v.is_null() {
+                continue;
+            }
+            if (*v).flags as u32 & pg_sys::GUC_CUSTOM_PLACEHOLDER != 0 && (*v).source > pg_sys::GucSource::PGC_S_DEFAULT {
+                names.push(CStr::from_ptr((*v).name).to_owned());
+            }
+        }
+        for name in names {
+            set(&name, None);
         }
     }
-    let r = f();
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    r
 }
 
 /// Runs `f` with `search_path` set to `path`.
@@ -110,16 +166,22 @@ impl QueryEnv<'_> {
         let path = format!("{}, pg_temp", if self.search_path.trim().is_empty() { "pg_catalog" } else { self.search_path });
         let mut gucs: Vec<(&str, &str)> = self.settings.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         gucs.push(("search_path", &path));
-        with_gucs(&gucs, || as_user(self.owner, pg_sys::SECURITY_RESTRICTED_OPERATION | pg_sys::SECURITY_LOCAL_USERID_CHANGE, f))
+        with_gucs_then(&gucs, reset_custom_settings, || {
+            let _depth = QueryDepth::enter();
+            as_user(self.owner, pg_sys::SECURITY_RESTRICTED_OPERATION | pg_sys::SECURITY_LOCAL_USERID_CHANGE, f)
+        })
     }
 }
 
-/// Settings that change what a query computes (casts to and from text, time zones, locales):
-/// recorded at create_cache and applied whenever the cache's query runs.
+/// Settings that change what a query computes (casts to and from text, time zones, locales,
+/// how dynamic SQL in a function parses): recorded at create_cache and applied whenever the
+/// cache's query runs. (Custom settings are reset instead; session properties such as
+/// `session_user` stay those of the session that runs the query, as for a materialized view.)
 pub const PINNED_SETTINGS: &[&str] = &[
     "DateStyle",
     "IntervalStyle",
     "TimeZone",
+    "timezone_abbreviations",
     "extra_float_digits",
     "lc_monetary",
     "lc_numeric",
@@ -128,6 +190,14 @@ pub const PINNED_SETTINGS: &[&str] = &[
     "default_text_search_config",
     "xmloption",
     "xmlbinary",
+    "array_nulls",
+    "standard_conforming_strings",
+    "backslash_quote",
+    "transform_null_equals",
+    "quote_all_identifiers",
+    "gin_fuzzy_search_limit",
+    "row_security",
+    "plpgsql.variable_conflict",
 ];
 
 /// The current values of `PINNED_SETTINGS`, as `name=value`.

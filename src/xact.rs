@@ -79,6 +79,8 @@ struct Local {
     recorded: Vec<usize>,
     created: Vec<Created>,
     deferred: Vec<Deferred>,
+    /// this transaction took a cache's writer lock (held to its end: it may not be prepared)
+    writer: bool,
     /// databases whose caches go when this transaction commits (DROP EXTENSION, DROP
     /// DATABASE), with the level that dropped them
     dropped_dbs: Vec<(pg_sys::Oid, i32)>,
@@ -95,6 +97,13 @@ pub fn has_xid() -> bool {
 
 pub fn uses_xact_snapshot() -> bool {
     unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
+/// Notes that this transaction holds a cache's writer lock (and may have changed a cache's
+/// definition): it cannot be prepared.
+pub fn note_writer() {
+    ensure_callbacks();
+    LOCAL.with(|l| l.borrow_mut().writer = true);
 }
 
 /// Notes a cache created by this transaction: if it aborts, its memory is given back.
@@ -316,17 +325,32 @@ pub fn note_collated(cache_id: i64, indexes: Vec<String>) {
 }
 
 fn pre_commit() {
-    let (invals, caches) = LOCAL.with(|l| {
+    let (invals, caches, created) = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         l.points.clear();
         l.counts.clear();
         l.all.clear();
-        (std::mem::take(&mut l.invals), std::mem::take(&mut l.caches))
+        (std::mem::take(&mut l.invals), std::mem::take(&mut l.caches), l.created.iter().map(|c| c.cache_id).collect::<Vec<_>>())
     });
-    if invals.is_empty() || !shmem::is_attached() {
+    if !shmem::is_attached() {
         return;
     }
     let xid = u32::from(unsafe { pg_sys::GetTopTransactionIdIfAny() });
+    // A cache this transaction created and loaded read its rows while nobody else could see it,
+    // so nobody else's trigger invalidated it: a change committed meanwhile is missing. It is
+    // re-read once this transaction is visible (recorded now, before that).
+    let db = unsafe { pg_sys::MyDatabaseId };
+    for id in created {
+        let Some(i) = store::slot_of(db, id) else { continue };
+        if shmem::slot(i).state != shmem::SlotState::Loaded {
+            continue;
+        }
+        LOCAL.with(|l| l.borrow_mut().recorded.push(i));
+        store::inval::record(i, &[Inval::all()], xid, &|_| false);
+    }
+    if invals.is_empty() {
+        return;
+    }
     let mut per_cache: HashMap<i64, Vec<Inval>> = HashMap::new();
     for v in invals {
         per_cache.entry(v.cache_id).or_default().push(v.inval);
@@ -339,10 +363,11 @@ fn pre_commit() {
             continue;
         };
         let collated = COLLATED.with(|c| c.borrow().get(&cache_id).cloned().unwrap_or_default());
-        let list = coalesce(list, shmem::slot::MAX_PENDING / 4, &|name| collated.iter().any(|c| c == name));
+        let is_collated = |name: &str| collated.iter().any(|c| c == name);
+        let list = coalesce(list, shmem::slot::MAX_PENDING / 4, &is_collated);
         // remembered before recording: the ABORT/COMMIT callback must release what was counted
         LOCAL.with(|l| l.borrow_mut().recorded.push(i));
-        if !store::inval::record(i, &list, xid) {
+        if !store::inval::record(i, &list, xid, &is_collated) {
             pgrx::log!("tablecache: cache \"{}\" will re-read its whole window (too many invalidations or no memory to record them)", info.name);
         }
         shmem::slot(i).counters.invalidations.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -374,6 +399,7 @@ fn apply_deferred(ops: Vec<Deferred>) {
 fn end_of_xact(aborted: bool) {
     let (created, deferred, dbs) = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
+        l.writer = false;
         (std::mem::take(&mut l.created), std::mem::take(&mut l.deferred), std::mem::take(&mut l.dropped_dbs))
     });
     if shmem::is_attached() {
@@ -415,7 +441,7 @@ fn end_of_xact(aborted: bool) {
 fn pre_prepare() {
     let busy = LOCAL.with(|l| {
         let l = l.borrow();
-        !l.invals.is_empty() || !l.created.is_empty() || !l.deferred.is_empty() || !l.dropped_dbs.is_empty()
+        !l.invals.is_empty() || !l.created.is_empty() || !l.deferred.is_empty() || !l.dropped_dbs.is_empty() || l.writer
     });
     if busy {
         crate::fail!(

@@ -131,9 +131,9 @@ impl CacheDef {
     /// Is this definition still what the catalog and the view say? (A view replaced, renamed,
     /// given another owner or row type invalidates its relcache entry and so its typcache
     /// descriptor.)
-    fn is_fresh(&self) -> bool {
+    fn is_fresh(&self, type_known: bool) -> bool {
         unsafe {
-            if !pg_sys::SearchSysCacheExists(pg_sys::SysCacheIdentifier::TYPEOID as i32, self.rowtype.into(), 0.into(), 0.into(), 0.into()) {
+            if !type_known && !pg_sys::SearchSysCacheExists(pg_sys::SysCacheIdentifier::TYPEOID as i32, self.rowtype.into(), 0.into(), 0.into(), 0.into()) {
                 return false;
             }
             let te = pg_sys::lookup_type_cache(self.rowtype, pg_sys::TYPECACHE_TUPDESC as i32);
@@ -209,11 +209,12 @@ fn forget(def: &CacheDef) {
     });
 }
 
-/// The registry's definition if it is still fresh.
-fn registered(find: impl FnOnce(&Registry) -> Option<Rc<CacheDef>>) -> Option<Rc<CacheDef>> {
+/// The registry's definition if it is still fresh (`type_known`: its row type surely exists,
+/// the caller holds a value of it).
+fn registered(type_known: bool, find: impl FnOnce(&Registry) -> Option<Rc<CacheDef>>) -> Option<Rc<CacheDef>> {
     fresh_registry();
     let d = REGISTRY.with(|r| find(&r.borrow()))?;
-    if d.is_fresh() {
+    if d.is_fresh(type_known) {
         return Some(d);
     }
     forget(&d);
@@ -229,7 +230,7 @@ pub fn lookup_by_name(name: &str) -> Rc<CacheDef> {
 
 pub fn try_lookup_by_name(name: &str) -> Option<Rc<CacheDef>> {
     let name = names::canonical(name)?;
-    if let Some(d) = registered(|r| r.by_name.get(&name).cloned()) {
+    if let Some(d) = registered(false, |r| r.by_name.get(&name).cloned()) {
         return Some(d);
     }
     let id: Option<i64> = as_catalog_owner(|| {
@@ -239,7 +240,7 @@ pub fn try_lookup_by_name(name: &str) -> Option<Rc<CacheDef>> {
 }
 
 pub fn lookup_by_rowtype(rowtype: Oid) -> Rc<CacheDef> {
-    if let Some(d) = registered(|r| r.by_type.get(&rowtype.to_u32()).cloned()) {
+    if let Some(d) = registered(true, |r| r.by_type.get(&rowtype.to_u32()).cloned()) {
         return d;
     }
     let id: Option<i64> = as_catalog_owner(|| {

@@ -54,9 +54,10 @@ pub struct PendingEntry {
     /// Non-zero: several entries of different transactions merged into this one (the list was
     /// full); it may only be resolved when no recording transaction is mid-commit.
     pub merged: u32,
-    /// Non-zero: a bound holds a NULL column (such keys are never merged into a range: SQL's
-    /// comparisons would not find their rows).
-    pub nulls: u32,
+    /// Non-zero: the entry may not be widened into a range by merging — a bound holds a NULL
+    /// column (SQL's comparisons would not find its rows), or its index is ordered by a
+    /// collation (byte order is not its order).
+    pub no_merge: u32,
     pub index: [u8; NAME_LEN],
     pub lo: KeyRef,
     pub hi: KeyRef,
@@ -108,6 +109,9 @@ pub struct Slot {
     pub bytes: u64,
     /// The row records' share of `bytes` (kept so that an adjust need not sum every row).
     pub row_bytes: u64,
+    /// Bytes allocated for contents staged but not yet published (a load in an open
+    /// transaction): they count against the owner's share too.
+    pub staged_bytes: AtomicU64,
     /// Generation of the last recorded invalidation (entries carry theirs).
     pub inval_gen: u64,
     pub pending_count: u32,

@@ -18,16 +18,39 @@ pub fn install_hook() {
     }
 }
 
-/// The name of the cache whose view is `rel`, if any (and if this database has the extension).
-fn cache_of_view(rel: pg_sys::Oid) -> Option<String> {
-    if rel == pg_sys::InvalidOid {
-        return None;
-    }
+fn has_catalog() -> bool {
     let ns = unsafe { pg_sys::get_namespace_oid(c"tablecache".as_ptr(), true) };
-    if ns == pg_sys::InvalidOid || unsafe { pg_sys::get_relname_relid(c"cache_def".as_ptr(), ns) } == pg_sys::InvalidOid {
+    ns != pg_sys::InvalidOid && unsafe { pg_sys::get_relname_relid(c"cache_def".as_ptr(), ns) } != pg_sys::InvalidOid
+}
+
+/// The name of the cache whose view (or row type's relation) is `rel`, if any (and if this
+/// database has the extension).
+fn cache_of_view(rel: pg_sys::Oid) -> Option<String> {
+    if rel == pg_sys::InvalidOid || !has_catalog() {
         return None;
     }
-    as_catalog_owner(|| crate::spi::select_one("SELECT name FROM tablecache.cache_def WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1", &[rel.into()]))
+    as_catalog_owner(|| {
+        crate::spi::select_one(
+            "SELECT name FROM tablecache.cache_def WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1 \
+             OR (SELECT typrelid FROM pg_catalog.pg_type WHERE oid OPERATOR(pg_catalog.=) rowtype) OPERATOR(pg_catalog.=) $1",
+            &[rel.into()],
+        )
+    })
+}
+
+/// The name of a cache whose view is in schema `nsp`, if any.
+fn cache_in_schema(nsp: *const std::ffi::c_char) -> Option<String> {
+    if nsp.is_null() || !has_catalog() {
+        return None;
+    }
+    let nsp = unsafe { std::ffi::CStr::from_ptr(nsp) }.to_string_lossy().into_owned();
+    as_catalog_owner(|| {
+        crate::spi::select_one(
+            "SELECT d.name FROM tablecache.cache_def d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.view \
+             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) $1 LIMIT 1",
+            &[nsp.into()],
+        )
+    })
 }
 
 unsafe fn rel_of(rv: *mut pg_sys::RangeVar) -> pg_sys::Oid {
@@ -58,19 +81,24 @@ unsafe fn refused(stmt: *mut pg_sys::Node) -> Option<String> {
         match (*stmt).type_ {
             NodeTag::T_RenameStmt => {
                 let s = stmt as *mut pg_sys::RenameStmt;
-                let rel = match (*s).renameType {
-                    ObjectType::OBJECT_VIEW | ObjectType::OBJECT_TABLE | ObjectType::OBJECT_COLUMN | ObjectType::OBJECT_ATTRIBUTE => rel_of((*s).relation),
-                    ObjectType::OBJECT_TYPE => rel_of_type((*s).object),
-                    _ => pg_sys::InvalidOid,
-                };
-                cache_of_view(rel)
+                match (*s).renameType {
+                    // a cache's SQL names its view: the schema holding one keeps its name
+                    ObjectType::OBJECT_SCHEMA => cache_in_schema((*s).subname),
+                    ObjectType::OBJECT_TYPE | ObjectType::OBJECT_DOMAIN => cache_of_view(rel_of_type((*s).object)),
+                    // ALTER VIEW / TABLE / INDEX / SEQUENCE ... RENAME [COLUMN], ALTER TYPE ...
+                    // RENAME ATTRIBUTE: whatever the statement calls the relation
+                    _ if !(*s).relation.is_null() => cache_of_view(rel_of((*s).relation)),
+                    _ => None,
+                }
             }
             NodeTag::T_AlterObjectSchemaStmt => {
                 let s = stmt as *mut pg_sys::AlterObjectSchemaStmt;
-                let rel = match (*s).objectType {
-                    ObjectType::OBJECT_VIEW | ObjectType::OBJECT_TABLE => rel_of((*s).relation),
-                    ObjectType::OBJECT_TYPE => rel_of_type((*s).object),
-                    _ => pg_sys::InvalidOid,
+                let rel = if !(*s).relation.is_null() {
+                    rel_of((*s).relation)
+                } else if matches!((*s).objectType, ObjectType::OBJECT_TYPE | ObjectType::OBJECT_DOMAIN) {
+                    rel_of_type((*s).object)
+                } else {
+                    pg_sys::InvalidOid
                 };
                 cache_of_view(rel)
             }
@@ -78,12 +106,11 @@ unsafe fn refused(stmt: *mut pg_sys::Node) -> Option<String> {
                 let s = stmt as *mut pg_sys::AlterTableStmt;
                 let cmds = (*s).cmds;
                 let n = if cmds.is_null() { 0 } else { (*cmds).length as usize };
+                // the owner may change; not the view's options (security_invoker makes a reader
+                // that row-level security applies to read as itself)
                 let harmless = (0..n).all(|i| {
                     let c = (*(*cmds).elements.add(i)).ptr_value as *mut pg_sys::AlterTableCmd;
-                    matches!(
-                        (*c).subtype,
-                        pg_sys::AlterTableType::AT_ChangeOwner | pg_sys::AlterTableType::AT_SetRelOptions | pg_sys::AlterTableType::AT_ResetRelOptions | pg_sys::AlterTableType::AT_ReplaceRelOptions
-                    )
+                    (*c).subtype == pg_sys::AlterTableType::AT_ChangeOwner
                 });
                 if harmless {
                     None
@@ -92,6 +119,21 @@ unsafe fn refused(stmt: *mut pg_sys::Node) -> Option<String> {
                 }
             }
             _ => None,
+        }
+    }
+}
+
+/// CREATE OR REPLACE VIEW of a cache's view: a new query. The cache's memory holds the old
+/// query's rows: from the moment the new view is visible they may not be read, so the
+/// transaction invalidates the whole cache (recorded before its commit becomes visible).
+unsafe fn replaced_view(s: *mut pg_sys::ViewStmt) {
+    unsafe {
+        if !(*s).replace {
+            return;
+        }
+        let Some(name) = cache_of_view(rel_of((*s).view)) else { return };
+        if let Some(def) = crate::catalog::try_lookup_by_name(&name) {
+            crate::xact::add(def.id, &crate::sql::inval::info(&def), crate::store::inval::Inval::all());
         }
     }
 }
@@ -111,14 +153,16 @@ unsafe extern "C-unwind" fn process_utility(
     unsafe {
         let stmt = (*pstmt).utilityStmt;
         let watched = !stmt.is_null()
-            && matches!((*stmt).type_, NodeTag::T_RenameStmt | NodeTag::T_AlterObjectSchemaStmt | NodeTag::T_AlterTableStmt)
+            && matches!((*stmt).type_, NodeTag::T_RenameStmt | NodeTag::T_AlterObjectSchemaStmt | NodeTag::T_AlterTableStmt | NodeTag::T_ViewStmt)
             && pg_sys::IsTransactionState();
-        if watched {
+        if watched && (*stmt).type_ == NodeTag::T_ViewStmt {
+            replaced_view(stmt as *mut pg_sys::ViewStmt);
+        } else if watched {
             if let Some(cache) = refused(stmt) {
                 pgrx::ereport!(
                     ERROR,
                     pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-                    format!("cannot rename or alter the view or row type of cache \"{cache}\""),
+                    format!("cannot rename or alter the view, row type or schema of cache \"{cache}\""),
                     "The cache's indexes and reads name its columns; drop the cache (tablecache.drop_cache) and create it again."
                 );
             }

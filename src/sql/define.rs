@@ -168,6 +168,7 @@ pub fn definitions_changed() {
 fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Vec<Option<String>>>) {
     let (cache, query, primary_key) = (req(cache, "cache"), req(query, "query"), req(primary_key, "primary_key"));
     shmem::header();
+    crate::sql::window::refuse_in_cache_query("create_cache");
     check_name("cache", cache);
     let name = names::canonical(cache).unwrap_or_else(|| fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" must be a name or schema.name", cache));
     check_name("cache", &name);
@@ -327,6 +328,8 @@ fn drop_cache(cache: Option<&str>) {
     let def = catalog::lookup_by_name(cache);
     def.check_owner("drop it");
     // the writer lock first, in the order every writer takes it (then the catalog row)
+    crate::sql::window::refuse_in_cache_query("drop_cache");
+    crate::xact::note_writer();
     let _lock = store::lock_writer(def.id, true);
     let slot = store::find_slot(&def).unwrap_or(usize::MAX);
     as_catalog_owner(|| {

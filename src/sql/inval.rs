@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
-fn info(def: &CacheDef) -> CacheInfo {
+pub fn info(def: &CacheDef) -> CacheInfo {
     xact::note_collated(def.id, def.indexes.iter().filter(|ix| ix.any_collated).map(|ix| ix.name.clone()).collect());
     CacheInfo { name: def.name.clone(), fingerprint: def.fingerprint, owner: def.owner }
 }
@@ -23,6 +23,7 @@ fn info(def: &CacheDef) -> CacheInfo {
 /// The cache and index an explicit invalidation names (owner only).
 fn target(a: &Args) -> (Rc<CacheDef>, String, usize) {
     shmem::header();
+    crate::sql::window::refuse_in_cache_query("invalidate");
     let def = catalog::lookup_by_name(&a.text(0, "cache"));
     def.check_owner("invalidate it");
     let index = a.text(1, "index");

@@ -93,7 +93,9 @@ unsafe fn init_materialize(fcinfo: pg_sys::FunctionCallInfo) -> *mut pg_sys::Tup
 
 /// The cache's memory for this read, if it may answer it.
 fn read(def: &CacheDef) -> Option<store::ReadGuard> {
-    if !guc::enabled() {
+    // Inside a cache's query (a function of it reading a cache) memory is never used: the
+    // read is answered by the database, and no refresh can start inside another one.
+    if !guc::enabled() || crate::guard::in_cache_query() {
         return None;
     }
     let mut cx = xact::read_ctx(def.id);

@@ -77,7 +77,16 @@ pub fn pass(def: &CacheDef, lock: store::WriterLock, slot: usize, ixp: usize, ge
     }
 }
 
+/// Writers cannot run inside a cache's query (a function of it calling load or invalidate).
+pub fn refuse_in_cache_query(what: &str) {
+    if crate::guard::in_cache_query() {
+        fail!(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "tablecache.{} cannot be called inside the query of a cache", what);
+    }
+}
+
 pub fn writer(def: &CacheDef) -> (store::WriterLock, usize) {
+    refuse_in_cache_query("load, adjust, refresh or a definition change");
+    xact::note_writer();
     let lock = store::lock_writer(def.id, true).expect("a waiting lock request returns only when granted");
     (lock, store::ensure_slot(def))
 }

@@ -63,14 +63,19 @@ fn free_entry_blocks(e: &PendingEntry, out: &mut Vec<Offset>) {
     }
 }
 
+/// A bound longer than this is not kept: the invalidation becomes "everything" (pending keys
+/// take shared memory that nobody is charged for).
+const MAX_BOUND_BYTES: usize = 2048;
+
 /// Records `invals` of transaction `xid` (0: it has none) in slot `i` (PRE_COMMIT: must not
-/// fail). Returns false when they could not be kept one by one and the cache fell back to
-/// "re-read everything".
-pub fn record(i: usize, invals: &[Inval], xid: u32) -> bool {
+/// fail); `collated(index)` says whether an index is ordered by a collation. Returns false when
+/// they could not be kept one by one and the cache fell back to "re-read everything".
+pub fn record(i: usize, invals: &[Inval], xid: u32, collated: &dyn Fn(&str) -> bool) -> bool {
     let s = shmem::slot(i);
     // Blocks first, outside the slot lock; on any failure fall back to invalid_all.
     let mut prepared: Vec<PendingEntry> = Vec::with_capacity(invals.len());
-    let mut all = invals.len() > MAX_PENDING;
+    let too_long = |b: &Option<Bound>| b.as_ref().is_some_and(|b| b.key.len() + b.values.iter().map(|v| v.image.as_ref().map_or(0, Vec::len)).sum::<usize>() > MAX_BOUND_BYTES);
+    let mut all = invals.len() > MAX_PENDING || invals.iter().any(|v| too_long(&v.lo) || too_long(&v.hi));
     if !all {
         for v in invals {
             let lo = v.lo.as_ref().map(try_write_bound);
@@ -81,7 +86,7 @@ pub fn record(i: usize, invals: &[Inval], xid: u32) -> bool {
                 hi_inclusive: v.hi_inclusive as u32,
                 xid,
                 merged: 0,
-                nulls: v.has_nulls() as u32,
+                no_merge: (v.has_nulls() || collated(&v.index)) as u32,
                 index: [0; NAME_LEN],
                 lo: lo.flatten().unwrap_or_default(),
                 hi: hi.flatten().unwrap_or_default(),
@@ -148,13 +153,13 @@ fn merge_pending(s: &mut Slot, garbage: &mut Vec<Offset>) {
         };
         m.merged = 1;
         m.xid = 0;
-        if m.nulls != 0 || e.nulls != 0 {
+        if m.no_merge != 0 || e.no_merge != 0 {
             // cannot be a range: make it "everything" (an index no definition has)
             garbage.extend([m.lo.off, m.hi.off, e.lo.off, e.hi.off].into_iter().filter(|&o| o != 0));
             m.index = [0; NAME_LEN];
             m.lo = Default::default();
             m.hi = Default::default();
-            m.nulls = 0;
+            m.no_merge = 0;
             continue;
         }
         // lower: the smaller (unbounded wins)

@@ -149,11 +149,16 @@ pub fn owner_budget(def: &CacheDef, slot: usize) -> Option<u64> {
         return None;
     }
     let limit = owner_limit(shmem::memory_stats().total_bytes as u64)?;
+    // the other caches of the owner, published and staged, and what this one has staged already
     let others: u64 = {
         let _g = shmem::lock_global(false);
         (0..shmem::max_caches())
-            .filter(|&i| i != slot && shmem::slot(i).state != SlotState::Free && shmem::slot(i).owner == def.owner)
-            .map(|i| shmem::slot(i).bytes)
+            .filter(|&i| shmem::slot(i).state != SlotState::Free && shmem::slot(i).owner == def.owner)
+            .map(|i| {
+                let s = shmem::slot(i);
+                let staged = s.staged_bytes.load(Ordering::Acquire);
+                if i == slot { staged } else { s.bytes + staged }
+            })
             .sum()
     };
     Some(limit.saturating_sub(others))
@@ -173,6 +178,7 @@ pub fn init_slot(i: usize, cache_id: i64, name: &str, fingerprint: i64, owner: p
     s.rows = 0;
     s.bytes = 0;
     s.row_bytes = 0;
+    s.staged_bytes.store(0, Ordering::Release);
     s.pending_count = 0;
     s.invalid_all = 0;
     s.writer_pid.store(0, Ordering::Release);

@@ -123,6 +123,17 @@ pub struct Staged {
     pub mode: Mode,
     /// rows that entered the window
     pub entered: u64,
+    /// bytes counted in the slot's `staged_bytes` while it waits
+    pub charged: u64,
+}
+
+impl Staged {
+    /// Counts the staged bytes against the slot's owner until published or dropped.
+    pub fn charge(mut self, bytes: u64) -> Staged {
+        shmem::slot(self.slot).staged_bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.charged = bytes;
+        self
+    }
 }
 
 impl Staged {
@@ -158,6 +169,9 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
+        if self.charged != 0 {
+            shmem::slot(self.slot).staged_bytes.fetch_sub(self.charged, Ordering::AcqRel);
+        }
         if !self.blocks.is_empty() {
             shmem::free_many(std::mem::take(&mut self.blocks));
         }

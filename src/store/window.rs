@@ -357,7 +357,7 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     };
     // Everything is allocated and checked: the blocks now belong to the staged contents.
     let blocks = take_staged();
-    Some(Staged { slot, contents: Some(contents), expired, collected: col, blocks, mode, entered: entered as u64 })
+    Some(Staged { slot, contents: Some(contents), expired, collected: col, blocks, mode, entered: entered as u64, charged: 0 }.charge(alloc.used))
 }
 
 /// Is `key` (which has a NULL column) inside range invalidation `v` under SQL's row comparison?
@@ -399,40 +399,56 @@ pub fn try_refresh(def: &CacheDef, i: usize) -> bool {
     ok == Some(true)
 }
 
-/// Runs `f` in a subtransaction. On ERROR: the subtransaction is rolled back, the error logged
-/// as a WARNING, the cache unloaded (the caller holds its writer lock), and None returned.
+/// Errors that are about the session, not about the cache: a cancel, a timeout, a shutdown,
+/// a deadlock or serialization failure. They propagate: the cache stays as it is.
+fn about_the_session(code: pgrx::PgSqlErrorCode) -> bool {
+    let class = |c: pgrx::PgSqlErrorCode| (c as i32) & 0xFFF;
+    [pgrx::PgSqlErrorCode::ERRCODE_OPERATOR_INTERVENTION, pgrx::PgSqlErrorCode::ERRCODE_TRANSACTION_ROLLBACK].into_iter().any(|k| class(k) == class(code))
+}
+
+/// Runs `f` in a subtransaction. On an ERROR about the cache (the region is full, a duplicate
+/// key, a base table altered): the subtransaction is rolled back, the error logged as a
+/// WARNING, the cache unloaded (the caller holds its writer lock), and None returned. An error
+/// about the session (a cancel, a timeout, a deadlock) is rolled back and raised again.
 pub fn guarded_pass<R>(def: &CacheDef, f: impl FnOnce() -> R) -> Option<R> {
     let f = std::panic::AssertUnwindSafe(f);
-    let def = std::panic::AssertUnwindSafe(def);
     unsafe {
         let cx = pg_sys::CurrentMemoryContext;
         let owner = pg_sys::CurrentResourceOwner;
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        let r = pgrx::PgTryBuilder::new(move || {
+        let r: Result<R, pg_sys::panic::CaughtError> = pgrx::PgTryBuilder::new(move || {
             let f = f;
-            Some((f.0)())
+            Ok((f.0)())
         })
-            .catch_others(|e| {
-                let msg = match &e {
-                    pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
-                    pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
-                };
-                pgrx::warning!("tablecache: cache \"{}\" could not be refreshed and is unloaded (reads go to the database until it is loaded again): {}", def.name, msg);
-                None
-            })
-            .execute();
-        if r.is_some() {
+        .catch_others(Err)
+        .execute();
+        if r.is_ok() {
             pg_sys::ReleaseCurrentSubTransaction();
         } else {
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
         }
         pg_sys::MemoryContextSwitchTo(cx);
         pg_sys::CurrentResourceOwner = owner;
-        if r.is_none() {
-            if let Some(i) = super::find_slot(def.0) {
-                super::unload(i);
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let report = match &e {
+                    pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r,
+                    pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport,
+                };
+                if about_the_session(report.sql_error_code()) {
+                    e.rethrow();
+                }
+                pgrx::warning!(
+                    "tablecache: cache \"{}\" could not be refreshed and is unloaded (reads go to the database until it is loaded again): {}",
+                    def.name,
+                    report.message()
+                );
+                if let Some(i) = super::find_slot(def) {
+                    super::unload(i);
+                }
+                None
             }
         }
-        r
     }
 }
