@@ -82,7 +82,8 @@ log_min_messages = warning
 lc_messages = 'C'
 CONF
     echo "==> server $name: starting on port $port, socket $base (preload='$preload')"
-    if ! as_pg "$BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null; then
+    # pgrx appends a Rust backtrace to every error's DETAIL when RUST_BACKTRACE is set
+    if ! RUST_BACKTRACE=0 as_pg env RUST_BACKTRACE=0 "$BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null; then
         echo "==> server $name FAILED to start; log $log:" >&2
         tail -n 50 "$log" >&2 || true
         exit 1

@@ -228,13 +228,19 @@ pub fn lookup_by_name(name: &str) -> Rc<CacheDef> {
     }
 }
 
-pub fn try_lookup_by_name(name: &str) -> Option<Rc<CacheDef>> {
-    let name = names::canonical(name)?;
+pub fn try_lookup_by_name(given: &str) -> Option<Rc<CacheDef>> {
+    let name = names::canonical(given)?;
     if let Some(d) = registered(false, |r| r.by_name.get(&name).cloned()) {
         return Some(d);
     }
     let id: Option<i64> = as_catalog_owner(|| {
         crate::spi::select_one("SELECT id FROM tablecache.cache_def WHERE name OPERATOR(pg_catalog.=) $1", &[name.into()])
+    });
+    // else the name as a relation name, resolved like any other ('public.c' for the cache 'c')
+    let id = id.or_else(|| {
+        let rel: Option<Oid> = crate::spi::select_one("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[given.into()]);
+        let rel = rel.filter(|&r| r != pg_sys::InvalidOid)?;
+        as_catalog_owner(|| crate::spi::select_one("SELECT id FROM tablecache.cache_def WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1", &[rel.into()]))
     });
     id.map(load_def)
 }

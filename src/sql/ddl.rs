@@ -126,15 +126,16 @@ unsafe fn refused(stmt: *mut pg_sys::Node) -> Option<String> {
 /// CREATE OR REPLACE VIEW of a cache's view: a new query. The cache's memory holds the old
 /// query's rows: from the moment the new view is visible they may not be read, so the
 /// transaction invalidates the whole cache (recorded before its commit becomes visible).
-unsafe fn replaced_view(s: *mut pg_sys::ViewStmt) {
+/// Returns the cache's name, for `define::view_replaced` once the statement ran.
+unsafe fn replaced_view(s: *mut pg_sys::ViewStmt) -> Option<String> {
     unsafe {
         if !(*s).replace {
-            return;
+            return None;
         }
-        let Some(name) = cache_of_view(rel_of((*s).view)) else { return };
-        if let Some(def) = crate::catalog::try_lookup_by_name(&name) {
-            crate::xact::add(def.id, &crate::sql::inval::info(&def), crate::store::inval::Inval::all());
-        }
+        let name = cache_of_view(rel_of((*s).view))?;
+        let def = crate::catalog::try_lookup_by_name(&name)?;
+        crate::xact::add(def.id, &crate::sql::inval::info(&def), crate::store::inval::Inval::all());
+        Some(name)
     }
 }
 
@@ -155,8 +156,9 @@ unsafe extern "C-unwind" fn process_utility(
         let watched = !stmt.is_null()
             && matches!((*stmt).type_, NodeTag::T_RenameStmt | NodeTag::T_AlterObjectSchemaStmt | NodeTag::T_AlterTableStmt | NodeTag::T_ViewStmt)
             && pg_sys::IsTransactionState();
+        let mut replaced = None;
         if watched && (*stmt).type_ == NodeTag::T_ViewStmt {
-            replaced_view(stmt as *mut pg_sys::ViewStmt);
+            replaced = replaced_view(stmt as *mut pg_sys::ViewStmt);
         } else if watched {
             if let Some(cache) = refused(stmt) {
                 pgrx::ereport!(
@@ -170,6 +172,9 @@ unsafe extern "C-unwind" fn process_utility(
         match PREV {
             Some(prev) => prev(pstmt, query, read_only_tree, context, params, env, dest, qc),
             None => pg_sys::standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc),
+        }
+        if let Some(name) = replaced {
+            crate::sql::define::view_replaced(&name);
         }
     }
 }

@@ -344,6 +344,25 @@ fn drop_cache(cache: Option<&str>) {
     definitions_changed();
 }
 
+/// CREATE OR REPLACE VIEW gave cache `name` a new query: checked like a new one, recorded,
+/// and the cache's memory reloaded with it (published when the transaction commits).
+pub fn view_replaced(name: &str) {
+    definitions_changed();
+    let def = catalog::lookup_by_name(name);
+    describe_query(&def.name, &format!("SELECT * FROM {}", def.view_sql));
+    let (lock, slot) = crate::sql::window::writer(&def);
+    as_catalog_owner(|| {
+        Spi::run_with_args(
+            "UPDATE tablecache.cache_def SET query = pg_catalog.pg_get_viewdef(view), version = pg_catalog.nextval('tablecache.def_version_seq') \
+             WHERE id OPERATOR(pg_catalog.=) $1",
+            &[def.id.into()],
+        )
+        .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record the new query of cache \"{}\": {}", def.name, e));
+    });
+    definitions_changed();
+    reload_if_loaded(&def.name, lock, slot);
+}
+
 /// Event trigger on sql_drop: a cache goes with its view (DROP VIEW, DROP TABLE ... CASCADE of a
 /// base table, DROP SCHEMA ... CASCADE, DROP OWNED).
 #[no_mangle]

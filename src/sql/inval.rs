@@ -237,22 +237,33 @@ pub unsafe extern "C-unwind" fn tablecache_invalidate_trigger(fcinfo: pg_sys::Fu
         }
         let td = ctx as *mut pg_sys::TriggerData;
         let ev = (*td).tg_event;
-        if ev & pg_sys::TRIGGER_EVENT_TIMINGMASK != pg_sys::TRIGGER_EVENT_AFTER {
-            fail!(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "tablecache.invalidate_trigger() must be an AFTER trigger");
+        // A BEFORE row trigger must hand back the row, or the write would be skipped; the
+        // invalidation is the same either way (it applies at commit).
+        let row_event = ev & pg_sys::TRIGGER_EVENT_ROW != 0;
+        let before = ev & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_BEFORE;
+        let result = if before && row_event {
+            let op = ev & pg_sys::TRIGGER_EVENT_OPMASK;
+            let t = if op == pg_sys::TRIGGER_EVENT_UPDATE { (*td).tg_newtuple } else { (*td).tg_trigtuple };
+            Datum::from(t)
+        } else {
+            Datum::from(0usize)
+        };
+        if before && !row_event {
+            (*fcinfo).isnull = true;
         }
         if !shmem::is_attached() {
-            return Datum::from(0usize); // nothing is cached without the shared region
+            return result; // nothing is cached without the shared region
         }
         let (def, ixp, action) = trigger_plan(td);
-        let Some(def) = def else { return Datum::from(0usize) };
+        let Some(def) = def else { return result };
         if !xact::wants_keys(def.id) {
-            return Datum::from(0usize); // this transaction already invalidates the whole cache
+            return result; // this transaction already invalidates the whole cache
         }
         let cols = match action {
-            Action::Nothing => return Datum::from(0usize),
+            Action::Nothing => return result,
             Action::All => {
                 xact::add(def.id, &info(&def), Inval::all());
-                return Datum::from(0usize);
+                return result;
             }
             Action::Keys(cols) => cols,
         };
@@ -278,6 +289,6 @@ pub unsafe extern "C-unwind" fn tablecache_invalidate_trigger(fcinfo: pg_sys::Fu
                 }
             }
         }
-        Datum::from(0usize)
+        result
     }
 }

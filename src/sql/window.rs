@@ -67,6 +67,15 @@ pub fn window_here(def: &CacheDef, slot: usize) -> Option<(String, Option<Bound>
 /// One writer pass for a SQL call: the caller holds the writer lock. Publishes now or at
 /// commit (see `xact`). Returns the rows that entered the window.
 pub fn pass(def: &CacheDef, lock: store::WriterLock, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: window::Mode) -> i64 {
+    if xact::uses_xact_snapshot() {
+        // A transaction snapshot may be older than what other sessions see now: its rows may
+        // not become the cache's. A reload after an index change unloads instead.
+        if mode == window::Mode::Reload {
+            xact::unload(def.id, slot);
+            return 0;
+        }
+        refuse_snapshot_isolation(def);
+    }
     let opts = window::PassOpts { block: true, from_scratch: xact::pending(def.id).is_some() };
     match window::write_pass(def, slot, ixp, ge, lt, mode, opts) {
         Some(staged) => xact::finish(def.id, staged, lock) as i64,
@@ -206,20 +215,24 @@ pub fn warm(name: &str) -> Option<i64> {
     Some(pass(&def, lock, slot, ixp, ge, lt, window::Mode::Load))
 }
 
-/// Moves a sliding window to [now() - length, unbounded) and records when.
+/// Moves a sliding window to [now() - length, unbounded) and records when. The bound is
+/// computed in the cache's own settings (its TimeZone decides what `now()` is as a
+/// `timestamp` or `date`).
 pub fn slide(name: &str) {
     let def = catalog::lookup_by_name(name);
-    let (index, ge_text): (Option<String>, Option<String>) = as_catalog_owner(|| {
-        with_gucs(STABLE_STYLES, || {
-            crate::spi::select_two(
-                "SELECT slide_index, (pg_catalog.now() OPERATOR(pg_catalog.-) slide_length)::pg_catalog.text FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1",
-                &[def.id.into()],
-            )
-        })
+    let (index, length): (Option<String>, Option<pgrx::datum::Interval>) = as_catalog_owner(|| {
+        crate::spi::select_two("SELECT slide_index, slide_length FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1", &[def.id.into()])
     });
-    let (Some(index), Some(ge_text)) = (index, ge_text) else { return };
+    let (Some(index), Some(length)) = (index, length) else { return };
     let Some(ixp) = def.indexes.iter().position(|i| i.name == index) else { return };
-    let ge = Some(with_gucs(STABLE_STYLES, || bound_from_texts(&def, ixp, &[ge_text])));
+    let typ = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be_qualified(def.columns[def.indexes[ixp].cols[0]].typid)) }.to_string_lossy().into_owned();
+    let ge = Some(def.env().run(|| {
+        let t: Option<String> = crate::spi::select_one(
+            &format!("SELECT ((pg_catalog.now() OPERATOR(pg_catalog.-) $1)::{typ})::pg_catalog.text"),
+            &[length.into()],
+        );
+        bound_from_texts(&def, ixp, &[t.unwrap_or_default()])
+    }));
     let (lock, slot) = writer(&def);
     let mode = if loaded_here(&def, slot) { window::Mode::Adjust } else { window::Mode::Load };
     record_window(&def, Some(&index), &ge, &None);
