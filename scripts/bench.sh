@@ -11,6 +11,8 @@
 #   --no-build  skip the release build+install (the report still records the
 #             checksum of the library the server loaded)
 #   --keep    leave the server 'bench' running afterwards
+#   --only LIST  run only these parts (comma-separated: reads, w4, w5, w7, w10); the
+#             data, cache, verification and W6 always run
 #   --growth "S1 S2 S3"  scales of W10 (default "0.1 1 4" with --full, "0.01 0.05 0.2"
 #             with --quick, none with --smoke; "" skips it)
 #   --out DIR where BENCHMARKS.md and ratios.png go (default: the repo root and
@@ -32,13 +34,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-mode=quick; scale=""; seconds=""; rounds=""; build=1; keep=0; out=""; growth="-"
+mode=quick; scale=""; seconds=""; rounds=""; build=1; keep=0; out=""; growth="-"; only="reads,w4,w5,w7,w10"
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) mode=smoke ;; --quick) mode=quick ;; --full) mode=full ;;
         --scale) scale="$2"; shift ;; --seconds) seconds="$2"; shift ;;
         --rounds) rounds="$2"; shift ;; --out) out="$2"; shift ;;
-        --no-build) build=0 ;; --keep) keep=1 ;; --growth) growth="$2"; shift ;;
+        --no-build) build=0 ;; --keep) keep=1 ;; --growth) growth="$2"; shift ;; --only) only="$2"; shift ;;
         -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -78,6 +80,7 @@ die() {
     exit 1
 }
 rec() { printf '%s\t%s\n' "$1" "$2" >>"$R"; }   # key value
+part() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 PSQL=(/usr/lib/postgresql/15/bin/psql -h "$SOCK" -p "$PORT" -U postgres -X -v ON_ERROR_STOP=1)
 q() { "${PSQL[@]}" -d "$DB" -Atq -c "$1"; }
 say "mode $mode, scale $scale, $seconds s per run, $rounds round(s); results in $RES"
@@ -181,6 +184,7 @@ run() {  # key clients script [PGOPTIONS] -> records tps.key.cN.rR
     rec "tps.$key.c$c.r$r" "$tps"
     printf '    %-22s %d client(s): %10.1f TPS\n' "$key" "$c" "$tps"
 }
+if part reads; then
 q "SELECT tablecache.reset_stats()" >/dev/null
 for r in $(seq 1 "$rounds"); do
     say "W1-W3 reads, round $r/$rounds"
@@ -200,7 +204,9 @@ IFS='|' read -r hits misses < <(q "SELECT hits, misses FROM tablecache.stats WHE
 rec reads.hits "$hits"; rec reads.misses "$misses"
 [ "$misses" = 0 ] || die "tablecache answered $misses reads from the database during W1-W3 (all keys are in the window)"
 
+fi
 # ---- W7 in-backend loops ------------------------------------------------------------
+if part w7; then
 say "W7 in-backend loops ($w7_get gets, $w7_range ranges per call, median of 3)"
 for kind in loop_sql get_sql range_sql customer_sql loop_plpgsql get_expr get_tc_spi get_mv_spi get_join_spi \
             range_tc_spi range_mv_spi range_join_spi; do
@@ -217,7 +223,9 @@ for kind in get_join_spi range_join_spi; do
     done
 done
 
+fi
 # ---- W5 slide the window by one hour ---------------------------------------------------
+if part w5; then
 say "W5 adjust (slide by one hour, back and forth) vs REFRESH MATERIALIZED VIEW ($w5_runs each)"
 # Each contender runs its statements in one session, as a sliding-window worker or a cron job
 # that keeps its connection does: the first call of a session also pays for loading catalog
@@ -254,7 +262,9 @@ record_session refresh "${refreshes[@]}"
 PGOPTIONS='-c random_page_cost=4' record_session refresh_rpc4 "${refreshes[@]}"
 rec W5.rows_per_hour "$(q "SELECT count(*) FROM orders WHERE created_at >= '$lt'::timestamptz - interval '1 hour' AND created_at < '$lt'")"
 
+fi
 # ---- W4 writes ------------------------------------------------------------------------------
+if part w4; then
 # Writes are the noisiest figures here (WAL, pruning, autovacuum): at least 5 rounds.
 w4_rounds=$rounds; [ "$mode" != smoke ] && [ "$rounds" -lt 5 ] && w4_rounds=5
 say "W4 writes: with the invalidation triggers vs without any trigger ($w4_rounds rounds)"
@@ -281,6 +291,7 @@ for r in $(seq 1 "$w4_rounds"); do
     done
 done
 triggers off
+fi
 say "verifying tablecache against the join after the writes"
 "${PSQL[@]}" -d "$DB" -q -v samples="$samples" -v check_matview=0 -f bench/sql/verify.sql >"$RES/verify_after_writes.txt" 2>&1 \
     || { cat "$RES/verify_after_writes.txt"; die "tablecache differs from the join after the W4 writes"; }
@@ -289,6 +300,7 @@ say "verifying tablecache against the join after the writes"
 # facts (no matview): lookups must cost about the same at 4x and 40x the rows, and a slide the
 # difference, not the window.
 gi=0
+part w10 || growth=""
 for gs in $growth; do
     gi=$((gi + 1)); gdb="bench_w10_$gi"
     say "W10 growth: scale $gs (database $gdb)"
