@@ -128,7 +128,7 @@ pub enum Shape {
 /// Builds the key for `ix` from a scalar or ROW(...) value.
 pub fn bound_for(def: &CacheDef, ix: &IndexDef, d: Datum, typ: Oid, shape: Shape, what: &str) -> Bound {
     let mut values: Vec<(Datum, Oid, bool)> = Vec::new();
-    if is_row_type(typ) && !is_row_type(def.columns[ix.cols[0]].typid) {
+    if is_row_type(typ) && !is_row_type(def.col(ix.cols[0]).typid) {
         unsafe {
             let hdr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as pg_sys::HeapTupleHeader;
             let rtype = crate::store::tuple_type_id(hdr);
@@ -170,7 +170,7 @@ pub fn bound_from_values(def: &CacheDef, ix: &IndexDef, values: Vec<(Datum, Oid,
     let mut enc = KeyEncoder::new();
     let mut out = Vec::with_capacity(values.len());
     for (j, (v, t, isnull)) in values.into_iter().enumerate() {
-        let col = &def.columns[ix.cols[j]];
+        let col = def.col(ix.cols[j]);
         if isnull {
             if shape != Shape::PrefixWithNulls {
                 fail!(ERRCODE_NULL_VALUE_NOT_ALLOWED, "{} must not contain NULL (column \"{}\" of cache \"{}\")", what, col.name, def.name);

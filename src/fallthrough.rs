@@ -46,7 +46,7 @@ fn run(def: &CacheDef, sql: &str, types: &[pg_sys::Oid], args: &[Datum], mut eac
         let tt = pg_sys::SPI_tuptable;
         // a base table altered since create_cache must not hand rows of another shape to the
         // cache's row type
-        crate::store::window::check_shape(def, (*tt).tupdesc);
+        crate::store::window::check_shape(def, (*tt).tupdesc, def.columns.len());
         for i in 0..pg_sys::SPI_processed as usize {
             each(*(*tt).vals.add(i));
         }

@@ -77,7 +77,7 @@ pub fn lookup_sql(def: &CacheDef, ix: &IndexDef, nge: usize, nlt: usize, equal: 
         }
         let mut vals = Vec::new();
         for j in 0..n {
-            let c = &def.columns[ix.cols[j]];
+            let c = def.col(ix.cols[j]);
             types.push(c.typid);
             vals.push(format!("${}", types.len()));
         }

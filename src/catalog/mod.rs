@@ -7,6 +7,7 @@
 //! relations resolved to OIDs, records what it depends on, and gives the cache its row type.
 
 pub mod access;
+pub mod analysis;
 pub mod names;
 #[cfg(any(test, feature = "pg_test"))]
 mod access_tests;
@@ -60,9 +61,32 @@ impl IndexDef {
     }
 }
 
+/// A base table instance of an `auto` cache: what its trigger does (see `analysis`).
+pub struct InstanceDef {
+    pub relid: Oid,
+    /// the table's primary key columns and the columns the query reads, by name
+    pub key_columns: Vec<String>,
+    pub read_columns: Vec<String>,
+    pub how: analysis::How,
+    /// the index (`def.indexes` or, for `reread`, `def.reread`) its changes invalidate
+    pub target: String,
+}
+
 pub struct CacheDef {
     pub id: i64,
     pub name: String,
+    /// 'auto' (invalidation derived from the query, triggers installed) or 'manual'
+    #[allow(dead_code)]
+    pub maintain: String,
+    /// the lineage view (the query plus hidden key columns of its tables), and its SQL name
+    pub lineage: Option<(Oid, String)>,
+    /// hidden columns of the lineage view (after `columns`; index columns count across both)
+    pub hidden: Vec<Column>,
+    /// some stored index keys a hidden column: loads read them and form the row without them
+    pub hidden_stored: bool,
+    /// re-read targets: key columns of tables found through foreign keys (no memory)
+    pub reread: Vec<IndexDef>,
+    pub instances: Vec<InstanceDef>,
     /// the view holding the parsed query, and its name for generated SQL (`"s"."v"`)
     pub view: Oid,
     pub view_sql: String,
@@ -114,8 +138,44 @@ impl CacheDef {
         }
     }
 
+    /// Column `attno` of the loaded rows: the row type's, then the hidden ones.
+    pub fn col(&self, attno: usize) -> &Column {
+        if attno < self.columns.len() {
+            &self.columns[attno]
+        } else {
+            &self.hidden[attno - self.columns.len()]
+        }
+    }
+
     pub fn col_name(&self, attno: usize) -> &str {
-        &self.columns[attno].name
+        &self.col(attno).name
+    }
+
+    /// An index or re-read target by name.
+    pub fn target(&self, name: &str) -> Option<&IndexDef> {
+        self.indexes.iter().chain(self.reread.iter()).find(|ix| ix.name == name)
+    }
+
+    /// `SELECT ... FROM <source> q`: what writers read (the lineage view when there is one,
+    /// with the hidden columns the stored indexes need).
+    pub fn source_sql(&self) -> String {
+        match &self.lineage {
+            None => self.from_sql(),
+            Some((_, sql)) => {
+                let n = if self.hidden_stored { self.columns.len() + self.hidden.len() } else { self.columns.len() };
+                let cols: Vec<String> = (0..n).map(|a| format!("q.{}", names::quote_ident(self.col_name(a)))).collect();
+                format!("SELECT {} FROM {} q", cols.join(", "), sql)
+            }
+        }
+    }
+
+    /// Columns of what writers read.
+    pub fn source_natts(&self) -> usize {
+        if self.hidden_stored {
+            self.columns.len() + self.hidden.len()
+        } else {
+            self.columns.len()
+        }
     }
 
     /// How the cache's query runs (as its owner, with its settings).
@@ -272,6 +332,18 @@ pub fn fnv(bytes: &[u8], mut h: u64) -> u64 {
 
 const FNV_START: u64 = 0xcbf29ce484222325;
 
+/// `"schema"."relation"`.
+pub fn qualified_name(rel: Oid) -> String {
+    unsafe {
+        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(rel));
+        let name = pg_sys::get_rel_name(rel);
+        if nsp.is_null() || name.is_null() {
+            return format!("pg_catalog.\"{}\"", rel.to_u32()); // gone: any use fails cleanly
+        }
+        CStr::from_ptr(pg_sys::quote_qualified_identifier(nsp, name)).to_string_lossy().into_owned()
+    }
+}
+
 /// The view's parsed query as text (its stored rule), for the fingerprint.
 unsafe fn view_query_text(view: Oid) -> Option<String> {
     unsafe {
@@ -293,13 +365,26 @@ unsafe fn view_query_text(view: Oid) -> Option<String> {
     }
 }
 
+/// The cache with id `id` (the triggers of `auto` caches name it so).
+pub fn try_lookup_by_id(id: i64) -> Option<Rc<CacheDef>> {
+    if let Some(d) = registered(false, |r| r.by_name.values().find(|d| d.id == id).cloned()) {
+        return Some(d);
+    }
+    let exists: bool = as_catalog_owner(|| {
+        crate::spi::select_one("SELECT EXISTS (SELECT 1 FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1)", &[id.into()])
+    })
+    .unwrap_or(false);
+    exists.then(|| load_def(id))
+}
+
 fn load_def(id: i64) -> Rc<CacheDef> {
-    type Row = (String, String, String, Oid, Oid, i64, Vec<String>, Vec<String>);
-    let (name, _query, search_path, view, rowtype, version, pk, settings): Row = as_catalog_owner(|| {
+    type Row = (String, String, Oid, Oid, i64, Vec<String>, Vec<String>, String, Option<Oid>);
+    let (name, search_path, view, rowtype, version, pk, settings, maintain, lineage): Row = as_catalog_owner(|| {
         Spi::connect(|c| {
             let t = c
                 .select(
-                    "SELECT name, query, search_path, view::pg_catalog.oid, rowtype::pg_catalog.oid, version, primary_key, settings \
+                    "SELECT name, search_path, view::pg_catalog.oid, rowtype::pg_catalog.oid, version, primary_key, settings, \
+                            maintain, lineage::pg_catalog.oid \
                      FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1",
                     Some(1),
                     &[id.into()],
@@ -308,15 +393,39 @@ fn load_def(id: i64) -> Rc<CacheDef> {
             Ok::<_, pgrx::spi::Error>((
                 t.get::<String>(1)?.unwrap_or_default(),
                 t.get::<String>(2)?.unwrap_or_default(),
-                t.get::<String>(3)?.unwrap_or_default(),
+                t.get::<Oid>(3)?.unwrap_or(pg_sys::InvalidOid),
                 t.get::<Oid>(4)?.unwrap_or(pg_sys::InvalidOid),
-                t.get::<Oid>(5)?.unwrap_or(pg_sys::InvalidOid),
-                t.get::<i64>(6)?.unwrap_or(0),
+                t.get::<i64>(5)?.unwrap_or(0),
+                t.get::<Vec<String>>(6)?.unwrap_or_default(),
                 t.get::<Vec<String>>(7)?.unwrap_or_default(),
-                t.get::<Vec<String>>(8)?.unwrap_or_default(),
+                t.get::<String>(8)?.unwrap_or_else(|| "manual".into()),
+                t.get::<Oid>(9)?,
             ))
         })
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not read the definition of cache {}: {}", id, e))
+    });
+    type Lin = (i32, Oid, Vec<String>, Vec<String>, String, String);
+    let lineage_rows: Vec<Lin> = as_catalog_owner(|| {
+        Spi::connect(|c| {
+            let mut out = Vec::new();
+            for row in c.select(
+                "SELECT instance, base_table::pg_catalog.oid, key_columns, read_columns, how, target FROM tablecache.lineage_def \
+                 WHERE cache_id OPERATOR(pg_catalog.=) $1 ORDER BY instance",
+                None,
+                &[id.into()],
+            )? {
+                out.push((
+                    row.get::<i32>(1)?.unwrap_or(0),
+                    row.get::<Oid>(2)?.unwrap_or(pg_sys::InvalidOid),
+                    row.get::<Vec<String>>(3)?.unwrap_or_default(),
+                    row.get::<Vec<String>>(4)?.unwrap_or_default(),
+                    row.get::<String>(5)?.unwrap_or_default(),
+                    row.get::<String>(6)?.unwrap_or_default(),
+                ));
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
+        .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not read the lineage of cache {}: {}", id, e))
     });
     let index_rows: Vec<(String, Vec<String>)> = as_catalog_owner(|| {
         Spi::connect(|c| {
@@ -340,11 +449,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
             name
         );
     };
-    let view_sql = unsafe {
-        let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(view));
-        let rel = pg_sys::get_rel_name(view);
-        CStr::from_ptr(pg_sys::quote_qualified_identifier(nsp, rel)).to_string_lossy().into_owned()
-    };
+    let view_sql = qualified_name(view);
     let mcx = unsafe {
         pg_sys::AllocSetContextCreateInternal(
             pg_sys::TopMemoryContext,
@@ -354,9 +459,16 @@ fn load_def(id: i64) -> Rc<CacheDef> {
             pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
         )
     };
+    let lineage = lineage.filter(|&o| o != pg_sys::InvalidOid).map(|o| (o, qualified_name(o)));
     let mut def = CacheDef {
         id,
         name: name.clone(),
+        maintain,
+        lineage,
+        hidden: Vec::new(),
+        hidden_stored: false,
+        reread: Vec::new(),
+        instances: Vec::new(),
         view,
         view_sql,
         search_path,
@@ -399,12 +511,45 @@ fn load_def(id: i64) -> Rc<CacheDef> {
             });
         }
     }
+    if let Some((lv, _)) = def.lineage {
+        if let Some(t) = unsafe { view_query_text(lv) } {
+            h = fnv(t.as_bytes(), h);
+        }
+        unsafe {
+            let td = pg_sys::lookup_rowtype_tupdesc(pg_sys::get_rel_type_id(lv), -1);
+            for i in def.columns.len()..(*td).natts as usize {
+                let att = &*(*td).attrs.as_ptr().add(i);
+                def.hidden.push(Column {
+                    name: pg_sys::name_data_to_str(&att.attname).to_string(),
+                    typid: att.atttypid,
+                    typmod: att.atttypmod,
+                    collation: att.attcollation,
+                });
+            }
+            pg_sys::DecrTupleDescRefCount(td);
+        }
+    }
     def.fingerprint = (h >> 1) as i64;
     let mut specs = vec![(PRIMARY_KEY.to_string(), pk)];
     specs.extend(index_rows.into_iter().filter(|(n, _)| n != PRIMARY_KEY));
     for (iname, cols) in specs {
         def.indexes.push(build_index(&def, &iname, &cols));
     }
+    for (k, relid, key_columns, read_columns, how, target) in lineage_rows {
+        let how = match how.as_str() {
+            "reread" => analysis::How::Reread,
+            "index" => analysis::How::Output(Vec::new()),
+            _ => analysis::How::Hidden,
+        };
+        if how == analysis::How::Reread {
+            let cols: Vec<String> = key_columns.iter().map(|c| hidden_name(k as usize, c)).collect();
+            let ix = build_index(&def, &target, &cols);
+            def.reread.push(ix);
+        }
+        def.instances.push(InstanceDef { relid, key_columns, read_columns, how, target });
+    }
+    let n = def.columns.len();
+    def.hidden_stored = def.indexes.iter().any(|ix| ix.cols.iter().any(|&c| c >= n));
     let def = Rc::new(def);
     REGISTRY.with(|r| {
         let mut r = r.borrow_mut();
@@ -414,6 +559,16 @@ fn load_def(id: i64) -> Rc<CacheDef> {
     def
 }
 
+/// The lineage view's hidden column holding key column `col` of base table instance `k`.
+pub fn hidden_name(k: usize, col: &str) -> String {
+    format!("tc_l{k}_{col}")
+}
+
+/// Names that tablecache keeps for its own indexes (hidden from `tablecache.caches`).
+pub fn is_internal_index(name: &str) -> bool {
+    name.starts_with("_tc_")
+}
+
 /// Validates index columns and derives their key encodings.
 pub fn build_index(def: &CacheDef, iname: &str, cols: &[String]) -> IndexDef {
     if cols.is_empty() {
@@ -421,13 +576,13 @@ pub fn build_index(def: &CacheDef, iname: &str, cols: &[String]) -> IndexDef {
     }
     let mut ix = IndexDef { name: iname.to_string(), cols: Vec::new(), types: Vec::new(), layout: Vec::new(), collated: Vec::new(), any_collated: false };
     for c in cols {
-        let Some(attno) = def.columns.iter().position(|col| &col.name == c) else {
+        let Some(attno) = def.columns.iter().chain(def.hidden.iter()).position(|col| &col.name == c) else {
             fail!(ERRCODE_UNDEFINED_COLUMN, "column \"{}\" of index \"{}\" is not an output column of cache \"{}\"", c, iname, def.name);
         };
         if ix.cols.contains(&attno) {
             fail!(ERRCODE_DUPLICATE_COLUMN, "column \"{}\" appears twice in index \"{}\" of cache \"{}\"", c, iname, def.name);
         }
-        let col = &def.columns[attno];
+        let col = def.col(attno);
         let kt = match keys::key_type_for(col.typid, col.collation) {
             Ok(kt) => kt,
             Err((code, msg)) => {

@@ -165,10 +165,18 @@ pub fn definitions_changed() {
 }
 
 #[pg_extern(volatile, parallel_unsafe)]
-fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Vec<Option<String>>>) {
-    let (cache, query, primary_key) = (req(cache, "cache"), req(query, "query"), req(primary_key, "primary_key"));
+fn create_cache(
+    cache: Option<&str>,
+    query: Option<&str>,
+    primary_key: Option<Vec<Option<String>>>,
+    maintain: default!(Option<&str>, "'auto'"),
+) {
+    let (cache, query, primary_key, maintain) = (req(cache, "cache"), req(query, "query"), req(primary_key, "primary_key"), req(maintain, "maintain"));
     shmem::header();
     crate::sql::window::refuse_in_cache_query("create_cache");
+    if maintain != "auto" && maintain != "manual" {
+        fail!(ERRCODE_INVALID_PARAMETER_VALUE, "maintain must be 'auto' or 'manual', not \"{}\"", maintain);
+    }
     check_name("cache", cache);
     let name = names::canonical(cache).unwrap_or_else(|| fail!(ERRCODE_INVALID_NAME, "cache name \"{}\" must be a name or schema.name", cache));
     check_name("cache", &name);
@@ -219,6 +227,20 @@ fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Ve
     let view: pg_sys::Oid = crate::spi::select_one("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[qualified.clone().into()])
         .unwrap_or_else(|| fail!(ERRCODE_INTERNAL_ERROR, "the view of cache \"{}\" was not created", name));
     let rowtype = unsafe { pg_sys::get_rel_type_id(view) };
+    // self-maintenance: what each table of the query does (or why it cannot), before anything
+    // is recorded
+    let auto = (maintain == "auto").then(|| {
+        let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+        let (planned, lineage_sql) = crate::sql::maintain::plan(&name, &qualified, &names, &pk);
+        for p in &planned {
+            for k in &p.key_columns {
+                if names.contains(&catalog::hidden_name(p.k, k)) {
+                    fail!(ERRCODE_DUPLICATE_COLUMN, "cache \"{}\": output column \"{}\" is a name self-maintenance needs", name, catalog::hidden_name(p.k, k));
+                }
+            }
+        }
+        (planned, lineage_sql)
+    });
     // The view belongs to the extension's domain: DROP EXTENSION needs CASCADE while caches
     // exist, and takes their views with it.
     unsafe {
@@ -231,12 +253,24 @@ fn create_cache(cache: Option<&str>, query: Option<&str>, primary_key: Option<Ve
     let id = random_id();
     as_catalog_owner(|| {
         Spi::run_with_args(
-            "INSERT INTO tablecache.cache_def (id, name, query, primary_key, view, rowtype, search_path, settings, version) \
-             VALUES ($1, $2, $3, $4, $5::pg_catalog.oid::pg_catalog.regclass, $6::pg_catalog.oid::pg_catalog.regtype, $7, $8, pg_catalog.nextval('tablecache.def_version_seq'))",
-            &[id.into(), name.clone().into(), query.into(), pk.clone().into(), view.into(), rowtype.into(), search_path.into(), current_pinned_settings().into()],
+            "INSERT INTO tablecache.cache_def (id, name, query, primary_key, view, rowtype, search_path, settings, maintain, version) \
+             VALUES ($1, $2, $3, $4, $5::pg_catalog.oid::pg_catalog.regclass, $6::pg_catalog.oid::pg_catalog.regtype, $7, $8, $9, pg_catalog.nextval('tablecache.def_version_seq'))",
+            &[id.into(), name.clone().into(), query.into(), pk.clone().into(), view.into(), rowtype.into(), search_path.into(), current_pinned_settings().into(), maintain.into()],
         )
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record cache \"{}\": {}", name, e))
     });
+    if let Some((planned, lineage_sql)) = auto {
+        let creator = unsafe { pg_sys::GetUserId() };
+        if let Some(lv) = crate::sql::maintain::install(id, &name, view, creator, &planned, lineage_sql.as_deref()) {
+            as_catalog_owner(|| {
+                Spi::run_with_args(
+                    "UPDATE tablecache.cache_def SET lineage = $2::pg_catalog.oid::pg_catalog.regclass WHERE id OPERATOR(pg_catalog.=) $1",
+                    &[id.into(), lv.into()],
+                )
+                .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record cache \"{}\": {}", name, e))
+            });
+        }
+    }
     // if this transaction (or subtransaction) aborts, whatever was loaded for it is freed
     crate::xact::created(id);
     definitions_changed();
@@ -263,6 +297,9 @@ fn create_index(cache: Option<&str>, index: Option<&str>, columns: Option<Vec<Op
     let def = catalog::lookup_by_name(cache);
     def.check_owner("create an index on it");
     check_name("index", index);
+    if catalog::is_internal_index(index) {
+        fail!(ERRCODE_INVALID_PARAMETER_VALUE, "index names starting with \"_tc_\" are tablecache's own (cache \"{}\")", def.name);
+    }
     if def.indexes.iter().any(|i| i.name == index) {
         fail!(ERRCODE_DUPLICATE_OBJECT, "index \"{}\" of cache \"{}\" already exists", index, def.name);
     }
@@ -299,7 +336,7 @@ fn drop_index(cache: Option<&str>, index: Option<&str>) {
     shmem::header();
     let def = catalog::lookup_by_name(cache);
     def.check_owner("drop its indexes");
-    if index == PRIMARY_KEY {
+    if index == PRIMARY_KEY || catalog::is_internal_index(index) {
         fail!(ERRCODE_INVALID_PARAMETER_VALUE, "index \"{}\" of cache \"{}\" cannot be dropped", index, def.name);
     }
     def.index_pos(index);
@@ -349,6 +386,14 @@ fn drop_cache(cache: Option<&str>) {
 pub fn view_replaced(name: &str) {
     definitions_changed();
     let def = catalog::lookup_by_name(name);
+    // CREATE OR REPLACE VIEW resets the view's options: the cache's view runs its query with
+    // its invoker's privileges (see create_cache)
+    crate::sql::ddl::own_ddl(|| {
+        as_catalog_owner(|| {
+            Spi::run(&format!("ALTER VIEW {} SET (security_invoker = true)", def.view_sql))
+                .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not restore the options of the view of cache \"{}\": {}", def.name, e));
+        })
+    });
     describe_query(&def.name, &format!("SELECT * FROM {}", def.view_sql));
     let (lock, slot) = crate::sql::window::writer(&def);
     as_catalog_owner(|| {

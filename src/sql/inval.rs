@@ -98,7 +98,7 @@ thread_local! {
 
 /// Widening casts that cannot fail and keep equality (the key of `5::int2` is the key of
 /// `5::int8`).
-fn safe_cast(from: Oid, to: Oid) -> Option<Oid> {
+pub fn safe_cast(from: Oid, to: Oid) -> Option<Oid> {
     use pg_sys::*;
     let ok = matches!(
         (from, to),
@@ -169,7 +169,7 @@ unsafe fn trigger_plan(td: *mut pg_sys::TriggerData) -> (Option<Rc<CacheDef>>, u
                 break;
             }
             let from = pg_sys::getBaseType((*(*rd).attrs.as_ptr().add(n as usize - 1)).atttypid);
-            let to = pg_sys::getBaseType(def.columns[ix.cols[j]].typid);
+            let to = pg_sys::getBaseType(def.col(ix.cols[j]).typid);
             let cast = if from == to || pg_sys::IsBinaryCoercible(from, to) {
                 None
             } else if let Some(f) = safe_cast(from, to) {
@@ -196,7 +196,7 @@ unsafe fn key_of(def: &CacheDef, ixp: usize, cols: &[KeyCol], td: pg_sys::TupleD
     for (j, c) in cols.iter().enumerate() {
         let mut isnull = false;
         let mut d = unsafe { pg_sys::heap_getattr(tup, c.attnum, td, &mut isnull) };
-        let typ = def.columns[def.indexes[ixp].cols[j]].typid;
+        let typ = def.col(def.indexes[ixp].cols[j]).typid;
         if let (Some(f), false) = (c.cast, isnull) {
             d = unsafe { pg_sys::OidFunctionCall1Coll(f, pg_sys::InvalidOid, d) };
         }
@@ -248,9 +248,6 @@ pub unsafe extern "C-unwind" fn tablecache_invalidate_trigger(fcinfo: pg_sys::Fu
         } else {
             Datum::from(0usize)
         };
-        if before && !row_event {
-            (*fcinfo).isnull = true;
-        }
         if !shmem::is_attached() {
             return result; // nothing is cached without the shared region
         }

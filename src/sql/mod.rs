@@ -3,6 +3,7 @@
 pub mod ddl;
 pub mod define;
 pub mod inval;
+pub mod maintain;
 pub mod read;
 pub mod views;
 pub mod window;
@@ -30,6 +31,10 @@ CREATE TABLE tablecache.cache_def (
     search_path text NOT NULL,
     -- 'name=value' settings of the creating session that the query runs with
     settings text[] NOT NULL,
+    -- 'auto': tablecache derives and installs its invalidation; 'manual': the caller's
+    maintain text NOT NULL DEFAULT 'manual' CHECK (maintain IN ('auto', 'manual')),
+    -- auto caches: the query plus hidden key columns of its tables (NULL when none is needed)
+    lineage regclass,
     version bigint NOT NULL,
     window_index text,
     window_ge text[],
@@ -46,11 +51,27 @@ CREATE TABLE tablecache.index_def (
     name text NOT NULL,
     columns text[] NOT NULL,
     position int NOT NULL,
+    -- an index tablecache keeps for itself (self-maintenance), not shown
+    hidden boolean NOT NULL DEFAULT false,
     PRIMARY KEY (cache, name)
+);
+
+-- How each base table instance of an auto cache finds the cached rows built from its rows.
+CREATE TABLE tablecache.lineage_def (
+    cache_id bigint NOT NULL REFERENCES tablecache.cache_def (id) ON DELETE CASCADE,
+    instance int NOT NULL,
+    base_table regclass NOT NULL,
+    key_columns text[] NOT NULL,
+    read_columns text[] NOT NULL,
+    how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden')),
+    target text NOT NULL,
+    target_columns text[] NOT NULL,
+    PRIMARY KEY (cache_id, instance)
 );
 
 SELECT pg_catalog.pg_extension_config_dump('tablecache.cache_def', '');
 SELECT pg_catalog.pg_extension_config_dump('tablecache.index_def', '');
+SELECT pg_catalog.pg_extension_config_dump('tablecache.lineage_def', '');
 SELECT pg_catalog.pg_extension_config_dump('tablecache.def_version_seq', '');
 GRANT USAGE ON SCHEMA tablecache TO PUBLIC;
 "#,
@@ -93,7 +114,7 @@ SELECT d.name,
        CASE WHEN tablecache.may_read(d.name) THEN d.query END AS query,
        d.primary_key,
        ARRAY['primary_key'] || ARRAY(SELECT i.name FROM tablecache.index_def i
-                                     WHERE i.cache = d.name ORDER BY i.position) AS indexes,
+                                     WHERE i.cache = d.name AND NOT i.hidden ORDER BY i.position) AS indexes,
        s.window_index,
        CASE WHEN tablecache.may_read(d.name) THEN s.window_ge END AS window_ge,
        CASE WHEN tablecache.may_read(d.name) THEN s.window_lt END AS window_lt,
@@ -102,7 +123,7 @@ SELECT d.name,
        coalesce(s.bytes, 0) AS bytes,
        s.load_rows_done, s.load_rows_expected, s.writer_pid AS loading_pid,
        (SELECT c.relowner::pg_catalog.regrole FROM pg_catalog.pg_class c WHERE c.oid = d.view) AS owner,
-       d.rowtype
+       d.rowtype, d.maintain
 FROM tablecache.cache_def d
 LEFT JOIN tablecache.slot_info() s ON s.cache_id = d.id;
 
@@ -130,8 +151,22 @@ WHERE s.writer_pid IS NOT NULL;
 GRANT SELECT ON tablecache.caches, tablecache.stats, tablecache.memory, tablecache.progress TO PUBLIC;
 
 -- Creating a cache takes shared memory from every database of the server: a privilege that a
--- superuser grants (GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) TO r).
-REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) FROM PUBLIC;
+-- superuser grants (GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) TO r).
+REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) FROM PUBLIC;
+
+-- What an auto cache installed: one row per base table instance.
+CREATE VIEW tablecache.dependencies AS
+SELECT d.name AS cache, l.base_table,
+       CASE l.how
+           WHEN 'reread' THEN 'reached through a foreign key on its primary key: an update re-reads the rows built from it; inserts and deletes cannot change the cache'
+           WHEN 'index' THEN 'its primary key is output column(s) ' || pg_catalog.array_to_string(l.target_columns, ', ') || ': a change invalidates those keys'
+           ELSE 'its primary key is kept with every cached row (hidden): a change invalidates the rows built from it'
+       END AS how
+FROM tablecache.lineage_def l JOIN tablecache.cache_def d ON d.id = l.cache_id;
+GRANT SELECT ON tablecache.dependencies TO PUBLIC;
+
+CREATE FUNCTION tablecache.maintain_trigger() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'tablecache_maintain_trigger' LANGUAGE c VOLATILE PARALLEL UNSAFE;
 
 -- A cache goes with its view: DROP VIEW, or DROP TABLE ... CASCADE of a base table, drops it.
 CREATE FUNCTION tablecache.on_sql_drop() RETURNS event_trigger

@@ -187,7 +187,7 @@ fn bound_from_texts(def: &CacheDef, ixp: usize, texts: &[String]) -> Bound {
     let ix = &def.indexes[ixp];
     let mut values = Vec::with_capacity(texts.len());
     for (j, t) in texts.iter().enumerate() {
-        let col = &def.columns[ix.cols[j]];
+        let col = def.col(ix.cols[j]);
         let c = std::ffi::CString::new(t.as_str()).unwrap_or_default();
         let (mut input, mut ioparam) = (pg_sys::InvalidOid, pg_sys::InvalidOid);
         unsafe { pg_sys::getTypeInputInfo(col.typid, &mut input, &mut ioparam) };
@@ -225,7 +225,7 @@ pub fn slide(name: &str) {
     });
     let (Some(index), Some(length)) = (index, length) else { return };
     let Some(ixp) = def.indexes.iter().position(|i| i.name == index) else { return };
-    let typ = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be_qualified(def.columns[def.indexes[ixp].cols[0]].typid)) }.to_string_lossy().into_owned();
+    let typ = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be_qualified(def.col(def.indexes[ixp].cols[0]).typid)) }.to_string_lossy().into_owned();
     let ge = Some(def.env().run(|| {
         let t: Option<String> = crate::spi::select_one(
             &format!("SELECT ((pg_catalog.now() OPERATOR(pg_catalog.-) $1)::{typ})::pg_catalog.text"),
@@ -270,7 +270,7 @@ fn set_sliding_window(
     def.check_owner("give it a sliding window");
     let ixp = def.index_pos(index);
     let ix = &def.indexes[ixp];
-    let col = &def.columns[ix.cols[0]];
+    let col = def.col(ix.cols[0]);
     if ix.cols.len() != 1 || ![pg_sys::TIMESTAMPTZOID, pg_sys::TIMESTAMPOID, pg_sys::DATEOID].contains(&col.typid) {
         fail!(
             ERRCODE_INVALID_PARAMETER_VALUE,

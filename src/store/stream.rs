@@ -29,11 +29,11 @@ pub fn stream(def: &CacheDef, sql: &str, params: &Params, slot: usize, alloc: &m
         // read_only = false: a fresh snapshot, taken after `collect`
         let portal = pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), std::ptr::null(), false);
         // even when no row comes back: a base table may have been altered since create_cache
-        check_shape(def, (*portal).tupDesc);
+        check_shape(def, (*portal).tupDesc, def.source_natts());
         if let Some(est) = plan_rows(portal) {
             s.progress_expected.store(est, Ordering::Relaxed);
         }
-        let natts = def.columns.len();
+        let natts = def.source_natts();
         let mut vals = vec![Datum::from(0usize); natts];
         let mut nulls = vec![false; natts];
         let mut encs: Vec<KeyEncoder> = (0..def.indexes.len()).map(|_| KeyEncoder::new()).collect();
@@ -77,6 +77,13 @@ pub fn stream(def: &CacheDef, sql: &str, params: &Params, slot: usize, alloc: &m
                         keys.iter().map(|k| k.len()).sum::<usize>()
                     );
                 }
+                // The stored row is of the cache's row type: without the hidden columns read
+                // for internal indexes.
+                let formed = def.hidden_stored.then(|| pg_sys::heap_form_tuple(def.tupdesc, vals.as_mut_ptr(), nulls.as_mut_ptr()));
+                let (tup, td) = match formed {
+                    Some(f) => (f, def.tupdesc),
+                    None => (tup, td),
+                };
                 // Rows are stored detoasted: a cached row must not point into a table's TOAST.
                 let (tptr, tlen, flat) = if (*(*tup).t_data).t_infomask as u32 & pg_sys::HEAP_HASEXTERNAL != 0 {
                     let d = pg_sys::heap_copy_tuple_as_datum(tup, td);
@@ -90,6 +97,9 @@ pub fn stream(def: &CacheDef, sql: &str, params: &Params, slot: usize, alloc: &m
                 rows::write(shmem::ptr(off), &keys, null_mask, tptr, tlen);
                 if let Some(h) = flat {
                     pg_sys::pfree(h.cast());
+                }
+                if let Some(f) = formed {
+                    pg_sys::heap_freetuple(f);
                 }
                 staged.push(off);
                 *bytes += shmem::arena().usable_size(off) as u64;
@@ -115,11 +125,11 @@ unsafe fn plan_rows(portal: pg_sys::Portal) -> Option<u64> {
     }
 }
 
-/// The query must still produce the row type the cache was created with.
-pub unsafe fn check_shape(def: &CacheDef, td: pg_sys::TupleDesc) {
+/// The query must still produce the row type the cache was created with (its first `n`
+/// columns, hidden ones included).
+pub unsafe fn check_shape(def: &CacheDef, td: pg_sys::TupleDesc, n: usize) {
     unsafe {
-        let ok = (*td).natts as usize == def.columns.len()
-            && def.columns.iter().enumerate().all(|(i, c)| (*(*td).attrs.as_ptr().add(i)).atttypid == c.typid);
+        let ok = (*td).natts as usize == n && (0..n).all(|i| (*(*td).attrs.as_ptr().add(i)).atttypid == def.col(i).typid);
         if !ok {
             fail!(
                 ERRCODE_DATATYPE_MISMATCH,

@@ -123,11 +123,16 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     let old = if loaded { current_window(def, slot) } else { None };
 
     // Entries name indexes by name; an index that no longer exists means "re-read everything".
-    let mut entries: Vec<(usize, &Inval)> = Vec::new();
+    // (position of a stored index, or None for a re-read target, the index, the entry)
+    let mut entries: Vec<(Option<usize>, &crate::catalog::IndexDef, &Inval)> = Vec::new();
     let mut everything = !loaded || old.is_none();
     for v in &col.invals {
-        match def.indexes.iter().position(|ix| ix.name == v.index) {
-            Some(j) if !v.is_all() => entries.push((j, v)),
+        if v.is_all() {
+            everything = true;
+            continue;
+        }
+        match (def.indexes.iter().position(|ix| ix.name == v.index), def.target(&v.index)) {
+            (j, Some(ix)) => entries.push((j, ix, v)),
             _ => everything = true,
         }
     }
@@ -158,9 +163,8 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
                 let w = window_sql(&mut params).unwrap_or_else(|| "true".into());
                 alts.push(format!("({w} AND NOT COALESCE({f}, false))"));
             } // else the old window was everything: nothing is new
-            for (j, v) in &entries {
+            for (_, jx, v) in &entries {
                 let w = window_sql(&mut params).unwrap_or_else(|| "true".into());
-                let jx = &def.indexes[*j];
                 let e = match &v.lo {
                     Some(p) if v.is_point() => point_sql(def, jx, p, &mut params),
                     _ => range_sql(def, jx, v.lo.as_ref(), v.hi.as_ref(), v.hi_inclusive, &mut params).unwrap_or_else(|| "true".into()),
@@ -174,7 +178,7 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             }
         }
     };
-    let sql = format!("{} WHERE {}", def.from_sql(), where_sql);
+    let sql = format!("{} WHERE {}", def.source_sql(), where_sql);
 
     let _staging = StagingGuard;
     let kept_bytes = if loaded { s.bytes } else { 0 };
@@ -200,8 +204,9 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     // that moves the window a little must not walk every cached row.
     let mut drop: OffsetSet = OffsetSet::default();
     if loaded {
-        for (j, v) in &entries {
-            let jx = &def.indexes[*j];
+        // a re-read target has no memory: its rows are replaced by primary key (below)
+        for (j, jx, v) in entries.iter().filter_map(|(j, jx, v)| j.map(|j| (j, jx, v))) {
+            let j = &j;
             let (lo, hi) = v.byte_range();
             let arr = s.index_entries(*j);
             let a = lo.as_deref().map_or(0, |k| search(*j).lower_bound(k));
