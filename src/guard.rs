@@ -214,3 +214,25 @@ pub fn current_pinned_settings() -> Vec<String> {
 pub fn parse_settings(v: &[String]) -> Vec<(String, String)> {
     v.iter().filter_map(|s| s.split_once('=').map(|(a, b)| (a.to_string(), b.to_string()))).collect()
 }
+
+thread_local! {
+    static OWN_DDL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Is tablecache running its own DDL on a cache's view right now (not to be refused)?
+pub fn in_own_ddl() -> bool {
+    OWN_DDL.with(|o| o.get())
+}
+
+/// Runs tablecache's own DDL on a cache's view (not refused). The flag is restored on the way
+/// out, an ERROR included (its unwinding drops the guard).
+pub fn own_ddl<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OWN_DDL.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(OWN_DDL.with(|o| o.replace(true)));
+    f()
+}

@@ -23,7 +23,7 @@ mod tests {
         run(&format!("CREATE TABLE {t} (id int PRIMARY KEY, k {coltype}, v text)"));
         let vals: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("({}, {v}, 'v{}')", i + 1, i + 1)).collect();
         run(&format!("INSERT INTO {t} VALUES {}", vals.join(", ")));
-        run(&format!("SELECT tablecache.create_cache('{c}', 'SELECT id, k, v FROM {t}', ARRAY['id'])"));
+        run(&format!("SELECT tablecache.create_cache('{c}', 'SELECT id, k, v FROM {t}', ARRAY['id'], maintain => 'manual')"));
         run(&format!("SELECT tablecache.create_index('{c}', 'by_k', ARRAY['k'])"));
         assert_eq!(one::<i64>(&format!("SELECT tablecache.load('{c}')")), values.len() as i64);
 
@@ -89,7 +89,7 @@ mod tests {
         drop_cache(&c);
 
         // the column as primary key: get every value
-        run(&format!("SELECT tablecache.create_cache('{p}', 'SELECT DISTINCT ON (k) k, id FROM {t} ORDER BY k, id', ARRAY['k'])"));
+        run(&format!("SELECT tablecache.create_cache('{p}', 'SELECT DISTINCT ON (k) k, id FROM {t} ORDER BY k, id', ARRAY['k'], maintain => 'manual')"));
         run(&format!("SELECT tablecache.load('{p}')"));
         let (h, m) = counted(&p, || {
             let bad = opt::<String>(&format!(
@@ -268,9 +268,9 @@ mod tests {
         begin();
         run("CREATE TABLE ty_eq (f float8, n numeric, t text)");
         run("INSERT INTO ty_eq VALUES (0, 1, 'a'), ('-0', 1.00, 'b')");
-        run("SELECT tablecache.create_cache('ty_eq_f', 'SELECT f FROM ty_eq', ARRAY['f'])");
-        run("SELECT tablecache.create_cache('ty_eq_n', 'SELECT n FROM ty_eq', ARRAY['n'])");
-        run("SELECT tablecache.create_cache('ty_eq_t', 'SELECT t FROM ty_eq', ARRAY['t'])");
+        run("SELECT tablecache.create_cache('ty_eq_f', 'SELECT f FROM ty_eq', ARRAY['f'], maintain => 'manual')");
+        run("SELECT tablecache.create_cache('ty_eq_n', 'SELECT n FROM ty_eq', ARRAY['n'], maintain => 'manual')");
+        run("SELECT tablecache.create_cache('ty_eq_t', 'SELECT t FROM ty_eq', ARRAY['t'], maintain => 'manual')");
         fails("23505", "SELECT tablecache.load('ty_eq_f')");
         fails("23505", "SELECT tablecache.load('ty_eq_n')");
         succeeds("SELECT tablecache.load('ty_eq_t')");

@@ -31,19 +31,19 @@ def setUpModule():
             CREATE TABLE bi_victim (x int);
             INSERT INTO bi_victim VALUES (1);
         """)
-        query(conn, "SELECT tablecache.create_cache('bi_c', 'SELECT k, g, s, ts FROM bi_t', ARRAY['k'])")
+        query(conn, "SELECT tablecache.create_cache('bi_c', 'SELECT k, g, s, ts FROM bi_t', ARRAY['k'], maintain => 'manual')")
         query(conn, "SELECT tablecache.create_index('bi_c', 'by_g', ARRAY['g'])")
         query(conn, "SELECT tablecache.create_index('bi_c', 'by_gs', ARRAY['g', 's'])")
         query(conn, "SELECT tablecache.create_index('bi_c', 'by_ts', ARRAY['ts'])")
         query(conn, "SELECT tablecache.load('bi_c', 'primary_key', 1, 500)")
         # a second cache, multi-column primary key, not loaded
-        query(conn, "SELECT tablecache.create_cache('bi_m', 'SELECT g, k, s FROM bi_t', ARRAY['g', 'k'])")
+        query(conn, "SELECT tablecache.create_cache('bi_m', 'SELECT g, k, s FROM bi_t', ARRAY['g', 'k'], maintain => 'manual')")
         # a cache whose query fails at load (division by zero in one row)
-        query(conn, "SELECT tablecache.create_cache('bi_div', 'SELECT k, 1 / (k - 500) AS x FROM bi_t', ARRAY['k'])")
+        query(conn, "SELECT tablecache.create_cache('bi_div', 'SELECT k, 1 / (k - 500) AS x FROM bi_t', ARRAY['k'], maintain => 'manual')")
         # a cache whose query yields duplicate keys
-        query(conn, "SELECT tablecache.create_cache('bi_dup', 'SELECT g, s FROM bi_t', ARRAY['g'])")
+        query(conn, "SELECT tablecache.create_cache('bi_dup', 'SELECT g, s FROM bi_t', ARRAY['g'], maintain => 'manual')")
         # a cache with point and json columns
-        query(conn, "SELECT tablecache.create_cache('bi_pj', 'SELECT k, p, j FROM bi_t', ARRAY['k'])")
+        query(conn, "SELECT tablecache.create_cache('bi_pj', 'SELECT k, p, j FROM bi_t', ARRAY['k'], maintain => 'manual')")
     finally:
         conn.close()
 
@@ -163,17 +163,17 @@ class BadCalls(unittest.TestCase):
         b("SELECT tablecache.get(NULL::bi_t, 1::bigint)", "42704", note="get with the row type of a plain table")
         b("SELECT tablecache.get(NULL::int, 1)", ("42704", "42809"), note="get with a scalar row type")
         b("SELECT tablecache.create_index('bi_c', 'ix', ARRAY['nope'])", "42703")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t', ARRAY['nope'])", "42703")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM no_such_table', ARRAY['k'])", "42P01")
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t', ARRAY['nope'], maintain => 'manual')", "42703")
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM no_such_table', ARRAY['k'], maintain => 'manual')", "42P01")
         self.check()
 
     def test_null_arguments(self):
         b = self.bad
         nn = ("22004", "22023", "39004")
-        b("SELECT tablecache.create_cache(NULL, 'SELECT k FROM bi_t', ARRAY['k'])", nn)
-        b("SELECT tablecache.create_cache('bi_x', NULL, ARRAY['k'])", nn)
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t', NULL)", nn)
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t', ARRAY[NULL]::text[])", nn)
+        b("SELECT tablecache.create_cache(NULL, 'SELECT k FROM bi_t', ARRAY['k'], maintain => 'manual')", nn)
+        b("SELECT tablecache.create_cache('bi_x', NULL, ARRAY['k'], maintain => 'manual')", nn)
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t', NULL, maintain => 'manual')", nn)
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t', ARRAY[NULL]::text[], maintain => 'manual')", nn)
         b("SELECT tablecache.create_index(NULL, 'ix', ARRAY['k'])", nn)
         b("SELECT tablecache.create_index('bi_c', NULL, ARRAY['k'])", nn)
         b("SELECT tablecache.create_index('bi_c', 'ix', NULL)", nn)
@@ -231,16 +231,16 @@ class BadCalls(unittest.TestCase):
         b("SELECT tablecache.load('bi_m', 'primary_key', ROW(5, 1), ROW(1, 1))", "22023", note="load ge > lt (row values)")
         b("SELECT tablecache.invalidate_range('bi_c', 'primary_key', 5, 1)", "22023", note="invalidate_range ge > lt")
         b("SELECT tablecache.covers('bi_c', 'primary_key', 5, 1)", "22023", note="covers ge > lt")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t', ARRAY[]::text[])", "22023")
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t', ARRAY[]::text[], maintain => 'manual')", "22023")
         b("SELECT tablecache.create_index('bi_c', 'ix', ARRAY[]::text[])", "22023")
-        b("SELECT tablecache.create_cache('bi_c', 'SELECT k FROM bi_t', ARRAY['k'])", "42710", note="duplicate cache name")
+        b("SELECT tablecache.create_cache('bi_c', 'SELECT k FROM bi_t', ARRAY['k'], maintain => 'manual')", "42710", note="duplicate cache name")
         b("SELECT tablecache.create_index('bi_c', 'by_g', ARRAY['g'])", "42710", note="duplicate index name")
         b("SELECT tablecache.create_index('bi_c', 'primary_key', ARRAY['g'])", "42710", note="index named primary_key")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, g FROM bi_t', ARRAY['k', 'k'])", ("42701", "22023"))
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, g FROM bi_t', ARRAY['k', 'k'], maintain => 'manual')", ("42701", "22023"))
         b("SELECT tablecache.create_index('bi_c', 'ix', ARRAY['g', 'g'])", ("42701", "22023"))
-        b("SELECT tablecache.create_cache('', 'SELECT k FROM bi_t', ARRAY['k'])", ("22023", "42602"), note="empty cache name")
+        b("SELECT tablecache.create_cache('', 'SELECT k FROM bi_t', ARRAY['k'], maintain => 'manual')", ("22023", "42602"), note="empty cache name")
         b("SELECT tablecache.create_index('bi_c', '', ARRAY['g'])", ("22023", "42602"), note="empty index name")
-        b("SELECT tablecache.create_cache('bi_t', 'SELECT k FROM bi_t', ARRAY['k'])", "42710",
+        b("SELECT tablecache.create_cache('bi_t', 'SELECT k FROM bi_t', ARRAY['k'], maintain => 'manual')", "42710",
           note="cache named like an existing table (its row type exists)")
         b("SELECT tablecache.load('bi_c')", "55000", note="load of a loaded cache")
         b("SELECT tablecache.set_sliding_window('bi_c', 'by_g', '1 hour')", "22023", note="sliding window on an int index")
@@ -258,30 +258,30 @@ class BadCalls(unittest.TestCase):
     def test_bad_queries(self):
         b = self.bad
         ro = ("0A000", "22023", "42809", "25006")
-        b("SELECT tablecache.create_cache('bi_x', 'INSERT INTO bi_t (k, g, s, ts) VALUES (-1, 0, '''', now()) RETURNING k', ARRAY['k'])", ro)
-        b("SELECT tablecache.create_cache('bi_x', 'UPDATE bi_t SET g = g RETURNING k', ARRAY['k'])", ro)
-        b("SELECT tablecache.create_cache('bi_x', 'WITH d AS (DELETE FROM bi_t WHERE k = 1 RETURNING k) SELECT k FROM d', ARRAY['k'])", ro)
-        b("SELECT tablecache.create_cache('bi_x', 'CREATE TABLE bi_zz AS SELECT k FROM bi_t', ARRAY['k'])", ro)
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t; SELECT 1 AS k', ARRAY['k'])", ro)
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t; DROP TABLE bi_victim', ARRAY['k'])", ro)
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t FOR UPDATE', ARRAY['k'])", ro)
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t FOR SHARE', ARRAY['k'])", ro)
-        b("SELECT tablecache.create_cache('bi_x', '', ARRAY['k'])", ro + ("42601",))
-        b("SELECT tablecache.create_cache('bi_x', 'not sql at all', ARRAY['k'])", "42601")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t WHERE k = $1', ARRAY['k'])", ("42P02", "22023"))
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, random() AS r FROM bi_t', ARRAY['k'])", ("0A000", "22023", "42P17"),
+        b("SELECT tablecache.create_cache('bi_x', 'INSERT INTO bi_t (k, g, s, ts) VALUES (-1, 0, '''', now()) RETURNING k', ARRAY['k'], maintain => 'manual')", ro)
+        b("SELECT tablecache.create_cache('bi_x', 'UPDATE bi_t SET g = g RETURNING k', ARRAY['k'], maintain => 'manual')", ro)
+        b("SELECT tablecache.create_cache('bi_x', 'WITH d AS (DELETE FROM bi_t WHERE k = 1 RETURNING k) SELECT k FROM d', ARRAY['k'], maintain => 'manual')", ro)
+        b("SELECT tablecache.create_cache('bi_x', 'CREATE TABLE bi_zz AS SELECT k FROM bi_t', ARRAY['k'], maintain => 'manual')", ro)
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t; SELECT 1 AS k', ARRAY['k'], maintain => 'manual')", ro)
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t; DROP TABLE bi_victim', ARRAY['k'], maintain => 'manual')", ro)
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t FOR UPDATE', ARRAY['k'], maintain => 'manual')", ro)
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t FOR SHARE', ARRAY['k'], maintain => 'manual')", ro)
+        b("SELECT tablecache.create_cache('bi_x', '', ARRAY['k'], maintain => 'manual')", ro + ("42601",))
+        b("SELECT tablecache.create_cache('bi_x', 'not sql at all', ARRAY['k'], maintain => 'manual')", "42601")
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k FROM bi_t WHERE k = $1', ARRAY['k'], maintain => 'manual')", ("42P02", "22023"))
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, random() AS r FROM bi_t', ARRAY['k'], maintain => 'manual')", ("0A000", "22023", "42P17"),
           note="volatile random() in the query")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, clock_timestamp() AS r FROM bi_t', ARRAY['k'])", ("0A000", "22023", "42P17"),
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, clock_timestamp() AS r FROM bi_t', ARRAY['k'], maintain => 'manual')", ("0A000", "22023", "42P17"),
           note="volatile clock_timestamp() in the query")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, nextval(''tablecache.def_version_seq'') AS z FROM bi_t', ARRAY['k'])",
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, nextval(''tablecache.def_version_seq'') AS z FROM bi_t', ARRAY['k'], maintain => 'manual')",
           ("0A000", "22023", "42P17"), note="nextval() in the query")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, k AS k FROM bi_t', ARRAY['k'])", "42701", note="duplicate column names")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, g AS \"K\", g AS \"K\" FROM bi_t', ARRAY['k'])", "42701")
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, k AS k FROM bi_t', ARRAY['k'], maintain => 'manual')", "42701", note="duplicate column names")
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, g AS \"K\", g AS \"K\" FROM bi_t', ARRAY['k'], maintain => 'manual')", "42701")
         b("SELECT tablecache.load('bi_div')", "22012", note="division by zero in one row at load")
         b("SELECT tablecache.load('bi_dup')", "23505", note="duplicate primary keys at load")
         b("SELECT tablecache.create_index('bi_pj', 'by_p', ARRAY['p'])", "42883", note="index on a point column")
         b("SELECT tablecache.create_index('bi_pj', 'by_j', ARRAY['j'])", "42883", note="index on a json column")
-        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, p FROM bi_t', ARRAY['p'])", "42883", note="primary key on a point column")
+        b("SELECT tablecache.create_cache('bi_x', 'SELECT k, p FROM bi_t', ARRAY['p'], maintain => 'manual')", "42883", note="primary key on a point column")
         # the division-by-zero cache loads fine when the bad row is outside the window
         self.assertEqual(scalar(self.conn, "SELECT tablecache.load('bi_div', 'primary_key', 1, 100)"), 99)
         b("SELECT tablecache.adjust('bi_div', 'primary_key', 400, 600)", "22012", note="division by zero at adjust")
@@ -301,7 +301,7 @@ class BadCalls(unittest.TestCase):
         for name in names:
             before = snapshot(conn)
             try:
-                query(conn, "SELECT tablecache.create_cache(%s, 'SELECT k, g FROM bi_t', ARRAY['k'])", (name,))
+                query(conn, "SELECT tablecache.create_cache(%s, 'SELECT k, g FROM bi_t', ARRAY['k'], maintain => 'manual')", (name,))
             except psycopg2.Error as e:
                 COUNT["bad_calls"] += 1
                 print("\n    %-6s cache name %r -> %s" % (e.pgcode, name, e.diag.message_primary), end="")
@@ -361,7 +361,7 @@ class BadCalls(unittest.TestCase):
         conn = self.conn
         query(conn, "CREATE TABLE bi_d (k int PRIMARY KEY, v text)")
         query(conn, "INSERT INTO bi_d SELECT i, 'v' || i FROM generate_series(1, 100) i")
-        query(conn, "SELECT tablecache.create_cache('bi_dc', 'SELECT k, v FROM bi_d', ARRAY['k'])")
+        query(conn, "SELECT tablecache.create_cache('bi_dc', 'SELECT k, v FROM bi_d', ARRAY['k'], maintain => 'manual')")
         query(conn, "SELECT tablecache.create_index('bi_dc', 'by_v', ARRAY['v'])")
         # a table a cache depends on is dropped (CASCADE if the catalog records a dependency)
         try:
@@ -395,8 +395,8 @@ class BadCalls(unittest.TestCase):
             log0 = srv.log_size()
             query(conn, "CREATE TABLE bi_a (k int PRIMARY KEY, v text)")
             query(conn, "INSERT INTO bi_a SELECT i, 'v' || i FROM generate_series(1, 100) i")
-            query(conn, "SELECT tablecache.create_cache('bi_ac', 'SELECT k, v FROM bi_a', ARRAY['k'])")
-            query(conn, "SELECT tablecache.create_cache('bi_al', 'SELECT k, v FROM bi_a', ARRAY['k'])")
+            query(conn, "SELECT tablecache.create_cache('bi_ac', 'SELECT k, v FROM bi_a', ARRAY['k'], maintain => 'manual')")
+            query(conn, "SELECT tablecache.create_cache('bi_al', 'SELECT k, v FROM bi_a', ARRAY['k'], maintain => 'manual')")
             query(conn, "SELECT tablecache.load('bi_al')")
             # the caches' views depend on the column: PostgreSQL refuses to change its type
             self.bad("ALTER TABLE bi_a ALTER COLUMN v TYPE int USING k", "0A000",

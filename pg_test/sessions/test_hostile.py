@@ -27,7 +27,7 @@ OWNER_SHARE = 50  # tablecache.owner_share default, percent
 SESSION_ROLES = ("hos_esc", "hos_shadow", "hos_shadow_rd", "hos_tmp", "hos_noexec", "hos_noschema",
                  "hos_victim", "hos_inv", "hos_eown", "hos_ereader", "hos_ereader_ok", "hos_nobody",
                  "hos_set_rd")
-CREATE_CACHE = "tablecache.create_cache(text, text, text[])"
+CREATE_CACHE = "tablecache.create_cache(text, text, text[], maintain => 'manual')"
 LOG_OFFSET = 0
 
 
@@ -177,7 +177,7 @@ END $f$;
 CREATE FUNCTION hos_esc.evil_stable(i bigint) RETURNS bigint LANGUAGE plpgsql STABLE AS $f$
 BEGIN RETURN hos_esc.evil_vol(i); END $f$;
 INSERT INTO hos_esc.t SELECT i, now() - i * interval '2 minutes' FROM generate_series(1, 60) i;
-SELECT tablecache.create_cache('hos_esc.c', 'SELECT id, ts, hos_esc.evil_stable(id) AS x FROM hos_esc.t', ARRAY['id']);
+SELECT tablecache.create_cache('hos_esc.c', 'SELECT id, ts, hos_esc.evil_stable(id) AS x FROM hos_esc.t', ARRAY['id'], maintain => 'manual');
 SELECT tablecache.create_index('hos_esc.c', 'by_ts', ARRAY['ts']);
 CREATE TRIGGER t_tc AFTER INSERT OR UPDATE OR DELETE ON hos_esc.t FOR EACH ROW
     EXECUTE FUNCTION tablecache.invalidate_trigger('hos_esc.c', 'primary_key', 'id');
@@ -361,7 +361,7 @@ class TempShadowing(HostileCase):
                 CREATE TRIGGER hos_tt_tc AFTER INSERT OR UPDATE OR DELETE ON hos_tt FOR EACH ROW
                     EXECUTE FUNCTION tablecache.invalidate_trigger('public.hos_tc', 'primary_key', 'k');
             """)
-            query(a, "SELECT tablecache.create_cache('public.hos_tc', 'SELECT k, v FROM hos_tt', ARRAY['k'])")
+            query(a, "SELECT tablecache.create_cache('public.hos_tc', 'SELECT k, v FROM hos_tt', ARRAY['k'], maintain => 'manual')")
             query(a, "SELECT tablecache.load('public.hos_tc', 'primary_key', 1, 51)")
         finally:
             a.close()
@@ -474,9 +474,9 @@ class CreateCacheRights(HostileCase):
                      ("hos_tmp.hos_x6", "SELECT k FROM hos_tmpv")]
             for name, q in cases:
                 with self.subTest(cache=name, query=q):
-                    self.expect_code(t, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'])", "0A000", item, (name, q))
+                    self.expect_code(t, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'], maintain => 'manual')", "0A000", item, (name, q))
             with self.subTest(cache="pg_temp by a superuser"):
-                self.expect_code(self.admin, "SELECT tablecache.create_cache('pg_temp.hos_x7', 'SELECT 1::int AS k', ARRAY['k'])",
+                self.expect_code(self.admin, "SELECT tablecache.create_cache('pg_temp.hos_x7', 'SELECT 1::int AS k', ARRAY['k'], maintain => 'manual')",
                                  "0A000", item)
             left = query(self.admin, "SELECT name FROM tablecache.caches WHERE name LIKE '%hos_x%' ORDER BY name")
             self.assertEqual(left, [], "spec: %s: caches were created: %s" % (item, left))
@@ -490,14 +490,14 @@ class CreateCacheRights(HostileCase):
         n = as_role("hos_noexec")
         try:
             with self.subTest(role="hos_noexec"):
-                self.expect_code(n, "SELECT tablecache.create_cache('hos_noexec.c', 'SELECT 1::int AS k', ARRAY['k'])", "42501",
+                self.expect_code(n, "SELECT tablecache.create_cache('hos_noexec.c', 'SELECT 1::int AS k', ARRAY['k'], maintain => 'manual')", "42501",
                                  "create_cache without EXECUTE: 42501 (permission denied for function create_cache)")
         finally:
             n.close()
         s = as_role("hos_noschema")
         try:
             with self.subTest(role="hos_noschema"):
-                self.expect_code(s, "SELECT tablecache.create_cache('public.hos_nsc', 'SELECT 1::int AS k', ARRAY['k'])", "42501",
+                self.expect_code(s, "SELECT tablecache.create_cache('public.hos_nsc', 'SELECT 1::int AS k', ARRAY['k'], maintain => 'manual')", "42501",
                                  "the creating role also needs CREATE on the schema of the cache")
         finally:
             s.close()
@@ -558,7 +558,7 @@ class OwnerShare(HostileCase):
             query(a, """
                 CREATE SCHEMA hos_hog_s AUTHORIZATION hos_hog_s;
                 CREATE SCHEMA hos_hog_b AUTHORIZATION hos_hog_b;
-                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) TO hos_hog_s, hos_hog_b;
+                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO hos_hog_s, hos_hog_b;
                 CREATE TABLE hos_small (k int PRIMARY KEY);
                 INSERT INTO hos_small SELECT generate_series(1, 10);
                 CREATE TABLE hos_big (k int PRIMARY KEY, v text NOT NULL);
@@ -594,7 +594,7 @@ class OwnerShare(HostileCase):
         made, err = 0, None
         try:
             for i in range(1, PRIV_MAX_CACHES + 1):
-                err = try_sql(h, "SELECT tablecache.create_cache('hos_hog_s.c%d', 'SELECT k FROM public.hos_small', ARRAY['k'])" % i)
+                err = try_sql(h, "SELECT tablecache.create_cache('hos_hog_s.c%d', 'SELECT k FROM public.hos_small', ARRAY['k'], maintain => 'manual')" % i)
                 if err is None:
                     err = try_sql(h, "SELECT tablecache.load('hos_hog_s.c%d')" % i)
                 if err is not None:
@@ -613,7 +613,7 @@ class OwnerShare(HostileCase):
         want = PRIV_MAX_CACHES - min(made, share)
         got, serr = 0, None
         for i in range(1, want + 1):
-            serr = try_sql(a, "SELECT tablecache.create_cache('public.hos_su%d', 'SELECT k FROM hos_small', ARRAY['k'])" % i)
+            serr = try_sql(a, "SELECT tablecache.create_cache('public.hos_su%d', 'SELECT k FROM hos_small', ARRAY['k'], maintain => 'manual')" % i)
             if serr is None:
                 serr = try_sql(a, "SELECT tablecache.load('public.hos_su%d')" % i)
             if serr is not None:
@@ -631,7 +631,7 @@ class OwnerShare(HostileCase):
         h = PRIV.connect(self.DB, user="hos_hog_b")
         try:
             u0 = used_bytes(a)
-            self.expect_ok(h, "SELECT tablecache.create_cache('hos_hog_b.b1', 'SELECT k, v FROM public.hos_big', ARRAY['k'])", item)
+            self.expect_ok(h, "SELECT tablecache.create_cache('hos_hog_b.b1', 'SELECT k, v FROM public.hos_big', ARRAY['k'], maintain => 'manual')", item)
             self.assertEqual(scalar(h, "SELECT tablecache.load('hos_hog_b.b1', 'primary_key', 1, 201)"), 200)
             per_row = max(1, (used_bytes(a) - u0) // 200)
             r35 = int(total * 0.35) // per_row
@@ -640,7 +640,7 @@ class OwnerShare(HostileCase):
             print("\n    region %d bytes, %d bytes/row: 35%% = %d rows, 60%% = %d rows" % (total, per_row, r35, r60), end="")
             # 35% alone is within the share
             self.assertEqual(scalar(h, "SELECT tablecache.adjust('hos_hog_b.b1', 'primary_key', 1, %s)", (1 + r35,)), r35 - 200)
-            self.expect_ok(h, "SELECT tablecache.create_cache('hos_hog_b.b2', 'SELECT k, v FROM public.hos_big', ARRAY['k'])", item)
+            self.expect_ok(h, "SELECT tablecache.create_cache('hos_hog_b.b2', 'SELECT k, v FROM public.hos_big', ARRAY['k'], maintain => 'manual')", item)
             before = used_bytes(a)
             with self.subTest(step="second cache to 70%"):
                 self.expect_code(h, "SELECT tablecache.load('hos_hog_b.b2', 'primary_key', 1, %s)" % (1 + r35), "53200", item)
@@ -656,7 +656,7 @@ class OwnerShare(HostileCase):
         finally:
             h.close()
         # a superuser-owned cache is not bounded, and the hog left room for it
-        query(a, "SELECT tablecache.create_cache('public.hos_sb1', 'SELECT k, v FROM hos_big', ARRAY['k'])")
+        query(a, "SELECT tablecache.create_cache('public.hos_sb1', 'SELECT k, v FROM hos_big', ARRAY['k'], maintain => 'manual')")
         with self.subTest(step="superuser after the hog"):
             self.expect_ok(a, "SELECT tablecache.load('public.hos_sb1', 'primary_key', 1, %s)" % (1 + r35),
                            item + " (so a superuser can still load 35% of the region)")
@@ -673,7 +673,7 @@ class ForeignInvalidation(HostileCase):
                 CREATE SCHEMA hos_victim AUTHORIZATION hos_victim;
                 CREATE SCHEMA hos_inv AUTHORIZATION hos_inv;
                 GRANT USAGE ON SCHEMA hos_victim TO PUBLIC;
-                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) TO hos_victim;
+                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO hos_victim;
             """)
         finally:
             a.close()
@@ -683,7 +683,7 @@ class ForeignInvalidation(HostileCase):
                 CREATE TABLE hos_victim.vt (k bigint PRIMARY KEY, v text NOT NULL);
                 INSERT INTO hos_victim.vt SELECT i, 'v' || i FROM generate_series(1, 50) i;
             """)
-            query(v, "SELECT tablecache.create_cache('hos_victim.vc', 'SELECT k, v FROM hos_victim.vt', ARRAY['k'])")
+            query(v, "SELECT tablecache.create_cache('hos_victim.vc', 'SELECT k, v FROM hos_victim.vt', ARRAY['k'], maintain => 'manual')")
             query(v, "SELECT tablecache.load('hos_victim.vc')")
         finally:
             v.close()
@@ -767,8 +767,8 @@ class TriggerTargets(HostileCase):
             INSERT INTO hos_i4 SELECT i, 'v' || i FROM generate_series(1, 20) i;
             INSERT INTO hos_i8 SELECT i, 'w' || i FROM generate_series(1, 20) i;
         """)
-        query(a, "SELECT tablecache.create_cache('public.hos_i4c', 'SELECT a.k, a.v, b.w FROM hos_i4 a JOIN hos_i8 b ON b.k = a.k', ARRAY['k'])")
-        query(a, "SELECT tablecache.create_cache('public.hos_gone', 'SELECT k, v FROM hos_mt', ARRAY['k'])")
+        query(a, "SELECT tablecache.create_cache('public.hos_i4c', 'SELECT a.k, a.v, b.w FROM hos_i4 a JOIN hos_i8 b ON b.k = a.k', ARRAY['k'], maintain => 'manual')")
+        query(a, "SELECT tablecache.create_cache('public.hos_gone', 'SELECT k, v FROM hos_mt', ARRAY['k'], maintain => 'manual')")
         query(a, """
             CREATE TRIGGER nocache AFTER INSERT ON hos_mt FOR EACH ROW
                 EXECUTE FUNCTION tablecache.invalidate_trigger('public.hos_nosuch', 'primary_key', 'k');
@@ -813,7 +813,7 @@ class ReaderSettings(HostileCase):
                 EXECUTE FUNCTION tablecache.invalidate_trigger('public.hos_sc', 'primary_key', 'k');
         """)
         q = "SELECT k, ts::text AS ts_t, d::text AS d_t, f::text AS f_t, iv::text AS iv_t FROM hos_st"
-        query(a, "SELECT tablecache.create_cache('public.hos_sc', %s, ARRAY['k'])", (q,))
+        query(a, "SELECT tablecache.create_cache('public.hos_sc', %s, ARRAY['k'], maintain => 'manual')", (q,))
         query(a, "SELECT tablecache.load('public.hos_sc', 'primary_key', 1, 11)")
         r = as_role("hos_set_rd")
         try:
@@ -852,7 +852,7 @@ class ExecutePrivilege(HostileCase):
         try:
             query(a, """
                 CREATE SCHEMA hos_eown AUTHORIZATION hos_eown;
-                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) TO hos_eown;
+                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO hos_eown;
             """)
         finally:
             a.close()
@@ -867,7 +867,7 @@ class ExecutePrivilege(HostileCase):
                 GRANT SELECT ON hos_eown.t TO hos_ereader, hos_ereader_ok;
                 GRANT EXECUTE ON FUNCTION hos_eown.f(bigint) TO hos_ereader_ok;
             """)
-            query(o, "SELECT tablecache.create_cache('hos_eown.c', 'SELECT k, v, hos_eown.f(k) AS fv FROM hos_eown.t', ARRAY['k'])")
+            query(o, "SELECT tablecache.create_cache('hos_eown.c', 'SELECT k, v, hos_eown.f(k) AS fv FROM hos_eown.t', ARRAY['k'], maintain => 'manual')")
         finally:
             o.close()
 
@@ -975,7 +975,7 @@ class DropExtension(HostileCase):
                 INSERT INTO hos_new SELECT i, date '2020-01-01' + i, i * 1.5 FROM generate_series(1, 300) i;
             """)
             u0 = used_bytes(p)
-            query(a, "SELECT tablecache.create_cache('public.hos_dc', 'SELECT k, v FROM hos_old', ARRAY['k'])")
+            query(a, "SELECT tablecache.create_cache('public.hos_dc', 'SELECT k, v FROM hos_old', ARRAY['k'], maintain => 'manual')")
             # (no create_index: the new definition then gets the same catalog id and version as
             # the old one, the case where a stale slot would be taken for the new cache)
             self.assertEqual(scalar(a, "SELECT tablecache.load('public.hos_dc')"), 2000)
@@ -993,7 +993,7 @@ class DropExtension(HostileCase):
                 self.assertEqual(u2, u0, "spec: %s: %d bytes still used" % (item_free, u2 - u0))
 
             query(a, "CREATE EXTENSION tablecache")
-            err = try_sql(a, "SELECT tablecache.create_cache('public.hos_dc', 'SELECT k, d, n FROM hos_new', ARRAY['k'])")
+            err = try_sql(a, "SELECT tablecache.create_cache('public.hos_dc', 'SELECT k, d, n FROM hos_new', ARRAY['k'], maintain => 'manual')")
             with self.subTest(step="create_cache with the same name"):
                 self.assertIsNone(err, "spec: %s: create_cache failed: %s" % (item_fresh, err))
             if err is not None:
@@ -1002,7 +1002,7 @@ class DropExtension(HostileCase):
                                  "THEN 'VIEW' WHEN to_regtype('public.hos_dc') IS NOT NULL THEN 'TYPE' END")
                 if kind:
                     query(a, "DROP %s public.hos_dc CASCADE" % kind)
-                query(a, "SELECT tablecache.create_cache('public.hos_dc', 'SELECT k, d, n FROM hos_new', ARRAY['k'])")
+                query(a, "SELECT tablecache.create_cache('public.hos_dc', 'SELECT k, d, n FROM hos_new', ARRAY['k'], maintain => 'manual')")
             info = cache_info(a, "public.hos_dc", "loaded, rows")
             exp5 = query(a, "SELECT k, d, n FROM hos_new WHERE k = 5")
             exp_range = query(a, "SELECT k, d, n FROM hos_new WHERE k >= 1 AND k < 100 ORDER BY k")

@@ -66,7 +66,7 @@ class SessionsCase(unittest.TestCase):
         query(a, "DROP TABLE IF EXISTS %s CASCADE" % table)
         query(a, "CREATE TABLE %s (id int PRIMARY KEY, v text NOT NULL)" % table)
         query(a, "INSERT INTO %s SELECT i, 'old' || i FROM generate_series(1, %%s) i" % table, (n,))
-        query(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'])",
+        query(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'], maintain => 'manual')",
               (cache, "SELECT id, v FROM %s" % table))
         self.assertEqual(scalar(a, "SELECT tablecache.load(%s)", (cache,)), n)
         if trigger:
@@ -264,7 +264,7 @@ class FanOut(SessionsCase):
                     FROM generate_series(1, 40) i""")
         query(a, """SELECT tablecache.create_cache('fo_c',
                       'SELECT o.id, o.customer_id, c.name AS customer_name, o.created_at, o.amount
-                         FROM fo_orders o JOIN fo_customers c ON c.id = o.customer_id', ARRAY['id'])""")
+                         FROM fo_orders o JOIN fo_customers c ON c.id = o.customer_id', ARRAY['id'], maintain => 'manual')""")
         query(a, "SELECT tablecache.create_index('fo_c', 'by_customer', ARRAY['customer_id', 'created_at'])")
         self.assertEqual(scalar(a, "SELECT tablecache.load('fo_c')"), 40)
         query(a, """CREATE TRIGGER fo_orders_inval AFTER INSERT OR UPDATE OR DELETE ON fo_orders
@@ -344,7 +344,7 @@ class Moves(SessionsCase):
         query(a, "DROP TABLE IF EXISTS mv_t CASCADE")
         query(a, "CREATE TABLE mv_t (id int PRIMARY KEY, k int NOT NULL, v text NOT NULL)")
         query(a, "INSERT INTO mv_t SELECT i, i % 200, 'v' || i FROM generate_series(1, 400) i")
-        query(a, "SELECT tablecache.create_cache('mv_c', 'SELECT id, k, v FROM mv_t', ARRAY['id'])")
+        query(a, "SELECT tablecache.create_cache('mv_c', 'SELECT id, k, v FROM mv_t', ARRAY['id'], maintain => 'manual')")
         query(a, "SELECT tablecache.create_index('mv_c', 'by_k', ARRAY['k'])")
         self.assertEqual(scalar(a, "SELECT tablecache.load('mv_c', 'by_k', 0, 100)"), 200)
         query(a, """CREATE TRIGGER mv_inval AFTER INSERT OR UPDATE OR DELETE ON mv_t
@@ -417,7 +417,7 @@ class AdjustAfterInvalidation(SessionsCase):
         query(a, "DROP TABLE IF EXISTS aj_t CASCADE")
         query(a, "CREATE TABLE aj_t (id int PRIMARY KEY, v text NOT NULL)")
         query(a, "INSERT INTO aj_t SELECT i, 'old' || i FROM generate_series(0, 199) i")
-        query(a, "SELECT tablecache.create_cache('aj_c', 'SELECT id, v FROM aj_t', ARRAY['id'])")
+        query(a, "SELECT tablecache.create_cache('aj_c', 'SELECT id, v FROM aj_t', ARRAY['id'], maintain => 'manual')")
         self.assertEqual(scalar(a, "SELECT tablecache.load('aj_c', 'primary_key', 0, 100)"), 100)
         query(a, """CREATE TRIGGER aj_inval AFTER INSERT OR UPDATE OR DELETE ON aj_t
                     FOR EACH ROW EXECUTE FUNCTION tablecache.invalidate_trigger('aj_c', 'primary_key', 'id')""")
@@ -710,7 +710,7 @@ class RowSecurityEnabledLater(SessionsCase):
         query(a, "CREATE TABLE rls_t (id int PRIMARY KEY, v text NOT NULL, tenant text NOT NULL)")
         query(a, """INSERT INTO rls_t SELECT i, 'v' || i, CASE WHEN i %% 2 = 0 THEN 'even' ELSE 'odd' END
                     FROM generate_series(1, %s) i""", (10,))
-        query(a, "SELECT tablecache.create_cache('rls_c', 'SELECT id, v, tenant FROM rls_t', ARRAY['id'])")
+        query(a, "SELECT tablecache.create_cache('rls_c', 'SELECT id, v, tenant FROM rls_t', ARRAY['id'], maintain => 'manual')")
         self.assertEqual(scalar(a, "SELECT tablecache.load('rls_c')"), 10)
         query(a, """CREATE TRIGGER rls_inval AFTER INSERT OR UPDATE OR DELETE ON rls_t
                     FOR EACH ROW EXECUTE FUNCTION tablecache.invalidate_trigger('rls_c', 'primary_key', 'id')""")
@@ -777,7 +777,7 @@ class DropWhileInvalidating(SessionsCase):
                          "the commit re-created a shared slot for the dropped cache")
         query(a, "DROP TRIGGER dw_t_inval ON dw_t")
         # a new cache of the same name is not confused with the dropped one
-        query(a, "SELECT tablecache.create_cache('dw_c', 'SELECT id, v FROM dw_t', ARRAY['id'])")
+        query(a, "SELECT tablecache.create_cache('dw_c', 'SELECT id, v FROM dw_t', ARRAY['id'], maintain => 'manual')")
         self.assertEqual(scalar(a, "SELECT tablecache.load('dw_c')"), 10)
         self.assertEqual(cache_range(b, "dw_c"), query(b, "SELECT id, v FROM dw_t ORDER BY id"))
         self.assertEqual(scalar(b, "SELECT count(*) FROM tablecache.slot_info()"), 1)

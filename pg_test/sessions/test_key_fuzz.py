@@ -449,8 +449,8 @@ class TypeFuzz:
                   "WITH ORDINALITY u(x, g, o)" % (self.tm, T), (ks, gs))
         self.next_id = len(ks) + 1
         self.q(a, "INSERT INTO kfpm_%s SELECT generate_series(0, %d)" % (self.tag, self.next_id + 20))
-        self.q(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'])", (self.cu, self.qu))
-        self.q(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'])", (self.cm, self.qm))
+        self.q(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'], maintain => 'manual')", (self.cu, self.qu))
+        self.q(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'], maintain => 'manual')", (self.cm, self.qm))
         for ix, cols in (("by_k", ["k"]), ("by_k_g", ["k", "g"]), ("by_g_k", ["g", "k"])):
             self.q(a, "SELECT tablecache.create_index(%s, %s, %s)", (self.cm, ix, cols))
         self.q(a, "CREATE TRIGGER %s_tc AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW "
@@ -989,8 +989,8 @@ class KeyFuzz(unittest.TestCase):
         q(a, "ALTER TABLE %s ALTER COLUMN k SET STORAGE EXTERNAL" % t)
         q(a, "INSERT INTO %s SELECT o, x::%s, 0 FROM unnest(%%s::text[]) WITH ORDINALITY u(x, o) "
              "ON CONFLICT DO NOTHING" % (t, typ), (vals,))
-        q(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'])", (cu, "SELECT n, k, v FROM %s" % t))
-        q(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['n'])", (cm, "SELECT n, k, v FROM %s" % t))
+        q(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'], maintain => 'manual')", (cu, "SELECT n, k, v FROM %s" % t))
+        q(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['n'], maintain => 'manual')", (cm, "SELECT n, k, v FROM %s" % t))
         attempt("create_index(%s, by_k)" % cm, a, "SELECT tablecache.create_index(%s, 'by_k', ARRAY['k'])", (cm,))
         for c in (cu, cm):
             attempt("load(%s)" % c, a, "SELECT tablecache.load(%s)", (c,), allow_54000=True)

@@ -81,7 +81,7 @@ def make_big(conn, n=BIG):
           FROM generate_series(1, %s) i;
         ANALYZE big;
     """ % n)
-    query(conn, "SELECT tablecache.create_cache('bigc', 'SELECT k, g, v FROM big', ARRAY['k'])")
+    query(conn, "SELECT tablecache.create_cache('bigc', 'SELECT k, g, v FROM big', ARRAY['k'], maintain => 'manual')")
     query(conn, "SELECT tablecache.create_index('bigc', 'by_g', ARRAY['g'])")
 
 
@@ -111,7 +111,7 @@ class RestartAutowarm(unittest.TestCase):
             make_big(conn)
             query(conn, "CREATE TABLE small (id int PRIMARY KEY, name text NOT NULL)")
             query(conn, "INSERT INTO small SELECT i, 'n' || i FROM generate_series(1, 3000) i")
-            query(conn, "SELECT tablecache.create_cache('smallc', 'SELECT id, name FROM small', ARRAY['id'])")
+            query(conn, "SELECT tablecache.create_cache('smallc', 'SELECT id, name FROM small', ARRAY['id'], maintain => 'manual')")
             self.assertEqual(scalar(conn, "SELECT tablecache.load('smallc', 'primary_key', 100, 2100)"), 2000)
             n_big = scalar(conn, "SELECT tablecache.load('bigc', 'by_g', 10, 900)")
             self.assertEqual(n_big, scalar(conn, "SELECT count(*) FROM big WHERE g >= 10 AND g < 900"))
@@ -188,7 +188,7 @@ class SlidingWindow(unittest.TestCase):
                   FROM generate_series(1, 1080) i;   -- 3 hours of events, one every 10 s
                 CREATE SEQUENCE ev_id START 100000;
             """)
-            query(conn, "SELECT tablecache.create_cache('evc', 'SELECT id, ts, v FROM ev', ARRAY['id'])")
+            query(conn, "SELECT tablecache.create_cache('evc', 'SELECT id, ts, v FROM ev', ARRAY['id'], maintain => 'manual')")
             query(conn, "SELECT tablecache.create_index('evc', 'by_time', ARRAY['ts'])")
             query(conn, """CREATE TRIGGER ev_tc AFTER INSERT OR UPDATE OR DELETE ON ev FOR EACH ROW
                            EXECUTE FUNCTION tablecache.invalidate_trigger('evc', 'primary_key', 'id')""")
@@ -364,7 +364,7 @@ class Crash(unittest.TestCase):
             make_big(conn)
             query(conn, "CREATE TABLE small (id int PRIMARY KEY, name text NOT NULL)")
             query(conn, "INSERT INTO small SELECT i, 'n' || i FROM generate_series(1, 3000) i")
-            query(conn, "SELECT tablecache.create_cache('smallc', 'SELECT id, name FROM small', ARRAY['id'])")
+            query(conn, "SELECT tablecache.create_cache('smallc', 'SELECT id, name FROM small', ARRAY['id'], maintain => 'manual')")
             self.assertEqual(scalar(conn, "SELECT tablecache.load('smallc', 'primary_key', 1, 1001)"), 1000)
             query(conn, "SELECT wait_progress('x', NULL, 0, 0)")  # compile
             loader = SRV.connect("tc_rel_crash", application_name="loader")

@@ -22,7 +22,7 @@ import server_util
 from harness import query, scalar
 
 ROLES = ("rv_alice", "rv_bob", "rv_carol")
-CREATE_CACHE = "tablecache.create_cache(text, text, text[])"
+CREATE_CACHE = "tablecache.create_cache(text, text, text[], maintain => 'manual')"
 GUARD_MS = 60000            # statement_timeout of every session: a hang fails instead of stalling
 PRIV_PORT = 55512
 PRIV_MEMORY = "32MB"
@@ -241,7 +241,7 @@ class Review(Base):
                 EXECUTE FUNCTION tablecache.invalidate_trigger('rv1.c', 'primary_key', 'id');
         """)
         query(al, """SELECT tablecache.create_cache('rv1.c',
-                     'SELECT id, v, rv1.meddle(id) AS m, current_user::text AS cu FROM rv1.t', ARRAY['id'])""")
+                     'SELECT id, v, rv1.meddle(id) AS m, current_user::text AS cu FROM rv1.t', ARRAY['id'], maintain => 'manual')""")
         try:
             query(su, "SET app.tag = 'mine'")
             car = self.conn("rv_carol", "rv_carol")
@@ -323,7 +323,7 @@ class Review(Base):
                 EXECUTE 'SELECT string_agg(v, '','' ORDER BY id) FROM tablecache.range(NULL::public.rv2_a, ''primary_key'', 1, 3)' INTO s;
                 RETURN coalesce(r, '<null>') || '|' || coalesce(s, '<null>');
             END $f$;
-            SELECT tablecache.create_cache('rv2_a', 'SELECT id, v, rv2_peek_a(id) AS p FROM rv2_t', ARRAY['id']);
+            SELECT tablecache.create_cache('rv2_a', 'SELECT id, v, rv2_peek_a(id) AS p FROM rv2_t', ARRAY['id'], maintain => 'manual');
             CREATE TRIGGER rv2_t_tc AFTER INSERT OR UPDATE OR DELETE ON rv2_t FOR EACH ROW
                 EXECUTE FUNCTION tablecache.invalidate_trigger('rv2_a', 'primary_key', 'id');
 
@@ -338,8 +338,8 @@ class Review(Base):
                 EXECUTE 'SELECT string_agg(w, '','' ORDER BY id) FROM tablecache.range(NULL::public.rv2_c, ''primary_key'', $1, $1 + 1)' INTO s USING k;
                 RETURN coalesce(r, '<null>') || '|' || coalesce(s, '<null>');
             END $f$;
-            SELECT tablecache.create_cache('rv2_c', 'SELECT id, w FROM rv2_u', ARRAY['id']);
-            SELECT tablecache.create_cache('rv2_b', 'SELECT id, v, rv2_peek_c(id) AS p FROM rv2_t2', ARRAY['id']);
+            SELECT tablecache.create_cache('rv2_c', 'SELECT id, w FROM rv2_u', ARRAY['id'], maintain => 'manual');
+            SELECT tablecache.create_cache('rv2_b', 'SELECT id, v, rv2_peek_c(id) AS p FROM rv2_t2', ARRAY['id'], maintain => 'manual');
             CREATE TRIGGER rv2_u_tc AFTER INSERT OR UPDATE OR DELETE ON rv2_u FOR EACH ROW
                 EXECUTE FUNCTION tablecache.invalidate_trigger('rv2_c', 'primary_key', 'id');
             CREATE TRIGGER rv2_u_tb AFTER INSERT OR UPDATE OR DELETE ON rv2_u FOR EACH ROW
@@ -354,9 +354,9 @@ class Review(Base):
             BEGIN PERFORM tablecache.invalidate('rv2_a', 'primary_key', k); RETURN k; END $f$;
             CREATE FUNCTION rv2_unloader(k int) RETURNS int STABLE LANGUAGE plpgsql AS $f$
             BEGIN PERFORM tablecache.unload('rv2_c'); RETURN k; END $f$;
-            SELECT tablecache.create_cache('rv2_w1', 'SELECT id, rv2_refresher(id) AS x FROM rv2_t WHERE id <= 5', ARRAY['id']);
-            SELECT tablecache.create_cache('rv2_w2', 'SELECT id, rv2_invalidator(id) AS x FROM rv2_t WHERE id <= 5', ARRAY['id']);
-            SELECT tablecache.create_cache('rv2_w3', 'SELECT id, rv2_unloader(id) AS x FROM rv2_t WHERE id <= 5', ARRAY['id']);
+            SELECT tablecache.create_cache('rv2_w1', 'SELECT id, rv2_refresher(id) AS x FROM rv2_t WHERE id <= 5', ARRAY['id'], maintain => 'manual');
+            SELECT tablecache.create_cache('rv2_w2', 'SELECT id, rv2_invalidator(id) AS x FROM rv2_t WHERE id <= 5', ARRAY['id'], maintain => 'manual');
+            SELECT tablecache.create_cache('rv2_w3', 'SELECT id, rv2_unloader(id) AS x FROM rv2_t WHERE id <= 5', ARRAY['id'], maintain => 'manual');
         """)
         caches = ("rv2_a", "rv2_b", "rv2_c", "rv2_w1", "rv2_w2", "rv2_w3")
         try:
@@ -445,7 +445,7 @@ class Review(Base):
             cur.executemany("INSERT INTO rv3_t VALUES (%s, %s, %s)",
                             [(i, name(), rnd.choice([None, rnd.randint(1, 50)])) for i in range(1, 301)])
         query(su, """
-            SELECT tablecache.create_cache('rv3_c', 'SELECT id, name, g FROM rv3_t', ARRAY['id']);
+            SELECT tablecache.create_cache('rv3_c', 'SELECT id, name, g FROM rv3_t', ARRAY['id'], maintain => 'manual');
             SELECT tablecache.create_index('rv3_c', 'by_name', ARRAY['name']);
             SELECT tablecache.create_index('rv3_c', 'by_g', ARRAY['g']);
             SELECT tablecache.load('rv3_c');
@@ -491,7 +491,7 @@ class Review(Base):
             CREATE TABLE app.t (id int PRIMARY KEY, v text NOT NULL);
             INSERT INTO app.t SELECT i, 'alice' || i FROM generate_series(1, 20) i;
             GRANT SELECT ON app.t TO rv_carol;
-            SELECT tablecache.create_cache('app.ac', 'SELECT id, v FROM app.t', ARRAY['id']);
+            SELECT tablecache.create_cache('app.ac', 'SELECT id, v FROM app.t', ARRAY['id'], maintain => 'manual');
             SELECT tablecache.load('app.ac');
         """)
         try:
@@ -567,7 +567,7 @@ class Review(Base):
             a = self.conn(name="rv5_A")
             b = self.conn(name="rv5_B", timeout_ms=20000)
             query(a, "BEGIN")
-            query(a, "SELECT tablecache.create_cache('rv5_c', 'SELECT id, v FROM rv5_t', ARRAY['id'])")
+            query(a, "SELECT tablecache.create_cache('rv5_c', 'SELECT id, v FROM rv5_t', ARRAY['id'], maintain => 'manual')")
             self.assertEqual(scalar(a, "SELECT tablecache.load('rv5_c')"), 50)
             # A's load has returned: B commits an update through the trigger that names the cache
             e = err(b, "UPDATE rv5_t SET v = 'B' WHERE id = 7")
@@ -603,7 +603,7 @@ class Review(Base):
             SELECT id, v, current_setting('app.tag', true) AS tag,
                    '2026-01-01 12:00 EST'::text::timestamptz AS ts,
                    '{1,NULL}'::text::text[] AS arr
-            FROM rv_al.t6 $q$, ARRAY['id'])""")
+            FROM rv_al.t6 $q$, ARRAY['id'], maintain => 'manual')""")
         try:
             self.assertEqual(scalar(al, "SELECT tablecache.load('rv_al.c6', 'primary_key', 1, 30)"), 29)
             car = self.conn("rv_carol", "rv_carol_odd")
@@ -676,7 +676,7 @@ class Review(Base):
         query(su, """
             CREATE TABLE rv7_t (id int PRIMARY KEY, v text NOT NULL);
             INSERT INTO rv7_t SELECT i, md5(i::text) FROM generate_series(1, %d) i;
-            SELECT tablecache.create_cache('rv7_c', 'SELECT id, v, md5(repeat(v, 20)) AS h FROM rv7_t', ARRAY['id']);
+            SELECT tablecache.create_cache('rv7_c', 'SELECT id, v, md5(repeat(v, 20)) AS h FROM rv7_t', ARRAY['id'], maintain => 'manual');
             SELECT tablecache.load('rv7_c');
         """ % n)
         digest = "SELECT count(*), md5(string_agg(id || ':' || v || ':' || h, ',' ORDER BY id)) FROM %s"
@@ -740,7 +740,7 @@ class Review(Base):
         query(su, """
             CREATE TABLE rv9_t (id int PRIMARY KEY, k text COLLATE "C" NOT NULL);
             INSERT INTO rv9_t SELECT i, 'k' || lpad(i::text, 4, '0') FROM generate_series(1, 200) i;
-            SELECT tablecache.create_cache('rv9_c', 'SELECT id, k FROM rv9_t WHERE length(k) < 1000', ARRAY['id']);
+            SELECT tablecache.create_cache('rv9_c', 'SELECT id, k FROM rv9_t WHERE length(k) < 1000', ARRAY['id'], maintain => 'manual');
             SELECT tablecache.create_index('rv9_c', 'by_k', ARRAY['k']);
             SELECT tablecache.load('rv9_c');
             CREATE TRIGGER rv9_tc AFTER INSERT OR UPDATE OR DELETE ON rv9_t FOR EACH ROW
@@ -778,7 +778,7 @@ class Review(Base):
         query(al, """
             CREATE TABLE rv_al.t10 (id int PRIMARY KEY, v text NOT NULL);
             INSERT INTO rv_al.t10 SELECT i, 'v' || i FROM generate_series(1, 100) i;
-            SELECT tablecache.create_cache('rv_al.c10', 'SELECT id, v FROM rv_al.t10', ARRAY['id']);
+            SELECT tablecache.create_cache('rv_al.c10', 'SELECT id, v FROM rv_al.t10', ARRAY['id'], maintain => 'manual');
             SELECT tablecache.load('rv_al.c10', 'primary_key', 5, 50);
         """)
         try:
@@ -801,7 +801,7 @@ class Review(Base):
         query(su, """
             CREATE TABLE rv11_t (id int PRIMARY KEY, v text NOT NULL, ts timestamptz NOT NULL);
             INSERT INTO rv11_t SELECT i, 'v' || i, now() - i * interval '1 minute' FROM generate_series(1, 100) i;
-            SELECT tablecache.create_cache('rv11_c', 'SELECT id, v, ts FROM rv11_t', ARRAY['id']);
+            SELECT tablecache.create_cache('rv11_c', 'SELECT id, v, ts FROM rv11_t', ARRAY['id'], maintain => 'manual');
             SELECT tablecache.create_index('rv11_c', 'by_ts', ARRAY['ts']);
             SELECT tablecache.load('rv11_c');
             CREATE TRIGGER rv11_tc AFTER INSERT OR UPDATE OR DELETE ON rv11_t FOR EACH ROW
@@ -872,7 +872,7 @@ class Review(Base):
         query(su, """
             CREATE TABLE rv12_t (id int PRIMARY KEY, v text NOT NULL);
             INSERT INTO rv12_t SELECT i, 'v' || i FROM generate_series(1, 30) i;
-            SELECT tablecache.create_cache('rv12_c', 'SELECT id, v FROM rv12_t', ARRAY['id']);
+            SELECT tablecache.create_cache('rv12_c', 'SELECT id, v FROM rv12_t', ARRAY['id'], maintain => 'manual');
             SELECT tablecache.load('rv12_c');
         """)
         try:
@@ -918,7 +918,7 @@ class Review(Base):
         query(su, """
             CREATE TABLE rv13_t (id int PRIMARY KEY, v text NOT NULL);
             INSERT INTO rv13_t SELECT i, 'v' || i FROM generate_series(1, 20) i;
-            SELECT tablecache.create_cache('rv13_c', 'SELECT id, v FROM rv13_t', ARRAY['id']);
+            SELECT tablecache.create_cache('rv13_c', 'SELECT id, v FROM rv13_t', ARRAY['id'], maintain => 'manual');
             SELECT tablecache.load('rv13_c');
             CREATE FUNCTION rv13_upper() RETURNS trigger LANGUAGE plpgsql AS $f$
             BEGIN NEW.v := upper(NEW.v); RETURN NEW; END $f$;
@@ -978,7 +978,7 @@ class Review(Base):
             CREATE TABLE rv14_t (id int PRIMARY KEY, v text NOT NULL);
             INSERT INTO rv14_t SELECT i, 'v' || i FROM generate_series(1, 10) i;
             SET search_path = public;
-            SELECT tablecache.create_cache('rv_c', 'SELECT id, v FROM rv14_t', ARRAY['id']);
+            SELECT tablecache.create_cache('rv_c', 'SELECT id, v FROM rv14_t', ARRAY['id'], maintain => 'manual');
             RESET search_path;
         """)
         try:
@@ -1048,7 +1048,7 @@ class ReviewPrivate(unittest.TestCase):
             query(al, """
                 CREATE TABLE rv_al.t8 (id int PRIMARY KEY, v text NOT NULL);
                 INSERT INTO rv_al.t8 SELECT i, repeat(md5(i::text), 12) FROM generate_series(1, 60000) i;
-                SELECT tablecache.create_cache('rv_al.c8', 'SELECT id, v FROM rv_al.t8', ARRAY['id']);
+                SELECT tablecache.create_cache('rv_al.c8', 'SELECT id, v FROM rv_al.t8', ARRAY['id'], maintain => 'manual');
             """)
             total = scalar(su, "SELECT total_bytes FROM tablecache.memory")
             share = total * int(scalar(su, "SHOW tablecache.owner_share")) // 100
@@ -1071,7 +1071,7 @@ class ReviewPrivate(unittest.TestCase):
             # the region is not full: the superuser can still load a cache of ~4 MB meanwhile
             query(su, """CREATE TABLE t8s (id int PRIMARY KEY, v text NOT NULL);
                          INSERT INTO t8s SELECT i, repeat(md5(i::text), 12) FROM generate_series(1, 8000) i;
-                         SELECT tablecache.create_cache('c8s', 'SELECT id, v FROM t8s', ARRAY['id'])""")
+                         SELECT tablecache.create_cache('c8s', 'SELECT id, v FROM t8s', ARRAY['id'], maintain => 'manual')""")
             e = err(su, "SELECT tablecache.load('c8s')")
             self.assertIsNone(e, "%s: the region was full for the superuser while alice's transaction was open: %s" % (F, e))
             query(su, "SELECT tablecache.drop_cache('c8s')")
@@ -1093,7 +1093,7 @@ class ReviewPrivate(unittest.TestCase):
             query(a, """
                 CREATE TABLE t10 (id int PRIMARY KEY, ts timestamptz NOT NULL, v text NOT NULL);
                 INSERT INTO t10 SELECT i, now() - i * interval '1 minute', 'v' || i FROM generate_series(1, 100) i;
-                SELECT tablecache.create_cache('c10', 'SELECT id, ts, v FROM t10', ARRAY['id']);
+                SELECT tablecache.create_cache('c10', 'SELECT id, ts, v FROM t10', ARRAY['id'], maintain => 'manual');
                 SELECT tablecache.create_index('c10', 'by_ts', ARRAY['ts']);
             """)
             mem0 = used_bytes(a)

@@ -35,10 +35,10 @@ def setUpModule():
             GRANT CREATE ON SCHEMA public TO sec_evil;
             GRANT CREATE ON DATABASE %s TO sec_evil;
         """ % harness._dbs[__name__])
-        query(conn, "SELECT tablecache.create_cache('sec_c', 'SELECT k, g, v FROM sec_t', ARRAY['k'])")
+        query(conn, "SELECT tablecache.create_cache('sec_c', 'SELECT k, g, v FROM sec_t', ARRAY['k'], maintain => 'manual')")
         query(conn, "SELECT tablecache.create_index('sec_c', 'by_g', ARRAY['g'])")
         query(conn, "SELECT tablecache.load('sec_c', 'primary_key', 1, 101)")
-        query(conn, "SELECT tablecache.create_cache('sec_wc', 'SELECT k, v FROM sec_w', ARRAY['k'])")
+        query(conn, "SELECT tablecache.create_cache('sec_wc', 'SELECT k, v FROM sec_w', ARRAY['k'], maintain => 'manual')")
         query(conn, "SELECT tablecache.load('sec_wc')")
     finally:
         conn.close()
@@ -216,11 +216,11 @@ class Security(unittest.TestCase):
         query(a, "CREATE TABLE sec_rls (k int PRIMARY KEY, owner text)")
         query(a, "ALTER TABLE sec_rls ENABLE ROW LEVEL SECURITY")
         before = query(a, "SELECT name FROM tablecache.caches ORDER BY name")
-        self.assertCode(a, "SELECT tablecache.create_cache('sec_rlsc', 'SELECT k, owner FROM sec_rls', ARRAY['k'])", "0A000")
+        self.assertCode(a, "SELECT tablecache.create_cache('sec_rlsc', 'SELECT k, owner FROM sec_rls', ARRAY['k'], maintain => 'manual')", "0A000")
         # also through a view and a join
         query(a, "CREATE VIEW sec_rls_v AS SELECT k, owner FROM sec_rls")
-        self.assertCode(a, "SELECT tablecache.create_cache('sec_rlsc', 'SELECT k, owner FROM sec_rls_v', ARRAY['k'])", "0A000")
-        self.assertCode(a, "SELECT tablecache.create_cache('sec_rlsc', 'SELECT t.k, r.owner FROM sec_t t JOIN sec_rls r ON r.k = t.k', ARRAY['k'])", "0A000")
+        self.assertCode(a, "SELECT tablecache.create_cache('sec_rlsc', 'SELECT k, owner FROM sec_rls_v', ARRAY['k'], maintain => 'manual')", "0A000")
+        self.assertCode(a, "SELECT tablecache.create_cache('sec_rlsc', 'SELECT t.k, r.owner FROM sec_t t JOIN sec_rls r ON r.k = t.k', ARRAY['k'], maintain => 'manual')", "0A000")
         self.assertEqual(query(a, "SELECT name FROM tablecache.caches ORDER BY name"), before)
         query(a, "DROP VIEW sec_rls_v")
         query(a, "DROP TABLE sec_rls")

@@ -265,7 +265,7 @@ class SettingsMatrix(unittest.TestCase):
             for a, b in tc.moves:   # the move sources exist, the targets do not
                 query(creator, "INSERT INTO %s (k, v) VALUES (%s, 'move') ON CONFLICT DO NOTHING" % (c.table, tc.lit(a)))
                 query(creator, "DELETE FROM %s WHERE k = %s" % (c.table, tc.lit(b)))
-            query(creator, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'])", (c.name, c.sql))
+            query(creator, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'], maintain => 'manual')", (c.name, c.sql))
             query(creator, "CREATE TRIGGER %s_tc AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW "
                            "EXECUTE FUNCTION tablecache.invalidate_trigger('%s', 'primary_key', 'k')"
                   % (c.table, c.table, c.name))
@@ -455,7 +455,7 @@ class SettingsMatrix(unittest.TestCase):
         query(creator, "CREATE TABLE %s (k date PRIMARY KEY, v text NOT NULL)" % c.table)
         query(creator, "INSERT INTO %s SELECT d, 'old' FROM generate_series(date '2026-01-01', date '2026-03-01', "
                        "interval '1 day') d" % c.table)
-        query(creator, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'])", (c.name, c.sql))
+        query(creator, "SELECT tablecache.create_cache(%s, %s, ARRAY['k'], maintain => 'manual')", (c.name, c.sql))
         query(creator, "SELECT tablecache.load(%s)", (c.name,))
         c.window = (None, None)   # everything
         dmy = self.session("sql_dmy", {"DateStyle": "SQL, DMY"})

@@ -88,7 +88,7 @@ class Stress(unittest.TestCase):
         query(a, """CREATE TABLE st_t (id int PRIMARY KEY, version bigint NOT NULL, payload text NOT NULL,
                                        pad text NOT NULL)""")
         query(a, "INSERT INTO st_t SELECT i, 0, 'init', repeat('x', i %% 50) FROM generate_series(1, %s) i", (ROWS,))
-        query(a, "SELECT tablecache.create_cache('st_c', 'SELECT id, version, payload, pad FROM st_t', ARRAY['id'])")
+        query(a, "SELECT tablecache.create_cache('st_c', 'SELECT id, version, payload, pad FROM st_t', ARRAY['id'], maintain => 'manual')")
         self.assertEqual(scalar(a, "SELECT tablecache.load('st_c')"), ROWS)
         query(a, """CREATE TRIGGER st_inval AFTER INSERT OR UPDATE OR DELETE ON st_t
                     FOR EACH ROW EXECUTE FUNCTION tablecache.invalidate_trigger('st_c', 'primary_key', 'id')""")

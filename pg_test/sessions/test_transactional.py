@@ -156,7 +156,7 @@ def make_table(conn, p, n=100, trigger=True):
     query(conn, "CREATE TABLE %s (id int PRIMARY KEY, grp int NOT NULL, ts timestamptz NOT NULL, v text NOT NULL)" % t)
     query(conn, "INSERT INTO %s SELECT i, mod(i, 10), now() - i * interval '1 minute', 'v' || i "
                 "FROM generate_series(1, %%s) i" % t, (n,))
-    query(conn, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'])", (c, "SELECT id, grp, ts, v FROM %s" % t))
+    query(conn, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'], maintain => 'manual')", (c, "SELECT id, grp, ts, v FROM %s" % t))
     query(conn, "SELECT tablecache.create_index(%s, 'by_grp', ARRAY['grp'])", (c,))
     if trigger:
         query(conn, """CREATE TRIGGER %s_pk AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW
@@ -674,7 +674,7 @@ class T2Prepare(unittest.TestCase):
         query(a, "CREATE TABLE pcc_t AS SELECT i AS id, 'v' || i AS v FROM generate_series(1, 2000) i")
         used0 = used_bytes(b)
         query(a, "BEGIN")
-        query(a, "SELECT tablecache.create_cache('pcc_c', 'SELECT id, v FROM pcc_t', ARRAY['id'])")
+        query(a, "SELECT tablecache.create_cache('pcc_c', 'SELECT id, v FROM pcc_t', ARRAY['id'], maintain => 'manual')")
         query(a, "SELECT tablecache.load('pcc_c')")
         code, msg = self.prepare("tc_prep_1")
         self.assertEqual(code, "0A000", "spec 2: PREPARE after create_cache+load must fail with 0A000, got %s %s" % (code, msg))
@@ -745,7 +745,7 @@ class T3RegionFull(unittest.TestCase):
             query(conn, """CREATE TABLE big (id int PRIMARY KEY, g int NOT NULL, v text NOT NULL);
                            INSERT INTO big SELECT i, i %% 100, repeat(md5(i::text), 10)
                              FROM generate_series(1, %d) i;""" % self.N)
-            query(conn, "SELECT tablecache.create_cache('bigc', 'SELECT id, g, v FROM big', ARRAY['id'])")
+            query(conn, "SELECT tablecache.create_cache('bigc', 'SELECT id, g, v FROM big', ARRAY['id'], maintain => 'manual')")
             query(conn, "SELECT tablecache.create_index('bigc', 'by_g', ARRAY['g'])")
             query(conn, "SELECT tablecache.load('bigc')")
             total, used = query(conn, "SELECT total_bytes, used_bytes FROM tablecache.memory")[0]
@@ -782,7 +782,7 @@ class T3DuplicateKey(Base):
                     INSERT INTO dk_o SELECT i, i % 10, 'x' || i FROM generate_series(1, 100) i;
                     INSERT INTO dk_m SELECT i, 'label' || i FROM generate_series(0, 9) i;""")
         query(a, """SELECT tablecache.create_cache('dk_c',
-                      'SELECT o.id, o.k, o.x, m.label FROM dk_o o JOIN dk_m m ON m.k = o.k', ARRAY['id'])""")
+                      'SELECT o.id, o.k, o.x, m.label FROM dk_o o JOIN dk_m m ON m.k = o.k', ARRAY['id'], maintain => 'manual')""")
         query(a, "SELECT tablecache.create_index('dk_c', 'by_k', ARRAY['k'])")
         query(a, "SELECT tablecache.load('dk_c')")
         query(a, """CREATE TRIGGER dk_m_inval AFTER INSERT OR UPDATE OR DELETE ON dk_m FOR EACH ROW
@@ -1100,7 +1100,7 @@ class T7Smaller(Base):
                         ("comment_newline", "SELECT id, v FROM qe_t -- a trailing comment\n")):
             c = "qe_" + name
             what = "spec 7 (query ending in %r)" % q[-12:]
-            code, msg = err_of(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'])", (c, q))
+            code, msg = err_of(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'], maintain => 'manual')", (c, q))
             self.assertIsNone(code, "%s: create_cache failed: %s %s" % (what, code, msg))
             for phase in ("unloaded", "partly loaded", "loaded"):
                 if phase == "partly loaded":
@@ -1122,7 +1122,7 @@ class T7Smaller(Base):
         a, b = self.a, self.b
         query(a, "CREATE TABLE nf_t AS SELECT i AS id, 'lower' || i AS v FROM generate_series(1, 20) i")
         query(a, "CREATE TABLE nf_u AS SELECT i AS id, 'UPPER' || i AS v FROM generate_series(1, 20) i")
-        code, msg = err_of(a, "SELECT tablecache.create_cache('MyCache', 'SELECT id, v FROM nf_t', ARRAY['id'])")
+        code, msg = err_of(a, "SELECT tablecache.create_cache('MyCache', 'SELECT id, v FROM nf_t', ARRAY['id'], maintain => 'manual')")
         self.assertIsNone(code, "spec 7: create_cache('MyCache') failed: %s %s" % (code, msg))
         self.assertTrue(listed(a, "mycache"), "spec 7: create_cache('MyCache') must create the cache mycache: %s"
                         % query(a, "SELECT name FROM tablecache.caches ORDER BY 1"))
@@ -1138,7 +1138,7 @@ class T7Smaller(Base):
         self.assertEqual(err_of(a, "SELECT tablecache.load('MYCACHE')")[0], "55000",
                          "spec 7: load('MYCACHE') must name the loaded cache mycache (55000 already loaded)")
         # the quoted name is another, case-sensitive cache
-        code, msg = err_of(a, """SELECT tablecache.create_cache('"MyCache"', 'SELECT id, v FROM nf_u', ARRAY['id'])""")
+        code, msg = err_of(a, """SELECT tablecache.create_cache('"MyCache"', 'SELECT id, v FROM nf_u', ARRAY['id'], maintain => 'manual')""")
         self.assertIsNone(code, "spec 7: create_cache('\"MyCache\"') must create a second cache: %s %s" % (code, msg))
         code, msg = err_of(a, """SELECT tablecache.load('"MyCache"')""")
         self.assertIsNone(code, "spec 7: load('\"MyCache\"') failed: %s %s" % (code, msg))
@@ -1187,7 +1187,7 @@ class T7Smaller(Base):
                               % (sql, code, msg))
         self.assertEqual(scalar(b, "SELECT v FROM %s WHERE id = 4" % t), "txn", "spec 7: the write was not committed")
         # a new cache with the same name: the old trigger works for it again
-        query(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'])", (c, "SELECT id, grp, ts, v FROM %s" % t))
+        query(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'], maintain => 'manual')", (c, "SELECT id, grp, ts, v FROM %s" % t))
         query(a, "SELECT tablecache.load(%s)", (c,))
         query(b, "UPDATE %s SET v = 'again' WHERE id = 5" % t)
         self.assertEqual(get_row(b, c, 5), (5, 5, "again"), "spec 7: the trigger must invalidate the re-created cache")
@@ -1198,7 +1198,7 @@ class T7Smaller(Base):
                     CREATE TABLE i8_note (id bigint PRIMARY KEY, note text NOT NULL);
                     INSERT INTO i8_base SELECT i, 'v' || i FROM generate_series(1, 50) i;""")
         q = "SELECT b.id, b.v, n.note FROM i8_base b LEFT JOIN i8_note n ON n.id = b.id"
-        query(a, "SELECT tablecache.create_cache('i8_c', %s, ARRAY['id'])", (q,))
+        query(a, "SELECT tablecache.create_cache('i8_c', %s, ARRAY['id'], maintain => 'manual')", (q,))
         query(a, "SELECT tablecache.load('i8_c')")
         query(a, """CREATE TRIGGER i8_inval AFTER INSERT OR UPDATE OR DELETE ON i8_note FOR EACH ROW
                     EXECUTE FUNCTION tablecache.invalidate_trigger('i8_c', 'primary_key', 'id')""")

@@ -25,7 +25,7 @@ class WindowSwitch(unittest.TestCase):
         query(self.a, "DROP TABLE IF EXISTS ws_t")
         query(self.a, "CREATE TABLE ws_t (k int PRIMARY KEY, v text NOT NULL)")
         query(self.a, "INSERT INTO ws_t SELECT i, 'v' || i FROM generate_series(0, %s) i", (N - 1,))
-        query(self.a, "SELECT tablecache.create_cache('ws_c', 'SELECT k, v FROM ws_t', ARRAY['k'])")
+        query(self.a, "SELECT tablecache.create_cache('ws_c', 'SELECT k, v FROM ws_t', ARRAY['k'], maintain => 'manual')")
         query(self.a, "SELECT tablecache.create_index('ws_c', 'by_k', ARRAY['k'])")
         self.assertEqual(scalar(self.a, "SELECT tablecache.load('ws_c', 'by_k', 0, 1000)"), 1000)
 
@@ -110,7 +110,7 @@ class MemoryReturns(unittest.TestCase):
             start = scalar(conn, "SELECT used_bytes FROM tablecache.memory")
             after_first = None
             for i in range(self.CYCLES):
-                query(conn, "SELECT tablecache.create_cache('mem_c', 'SELECT k, v, t FROM mem_t', ARRAY['k'])")
+                query(conn, "SELECT tablecache.create_cache('mem_c', 'SELECT k, v, t FROM mem_t', ARRAY['k'], maintain => 'manual')")
                 query(conn, "SELECT tablecache.create_index('mem_c', 'by_v', ARRAY['v', 'k'])")
                 self.assertEqual(scalar(conn, "SELECT tablecache.load('mem_c', 'primary_key', 0, 1000)"), 1000)
                 self.assertEqual(scalar(conn, "SELECT tablecache.adjust('mem_c', 'primary_key', 500, 1500)"), 500)

@@ -21,7 +21,7 @@ mod tests {
         run("CREATE TABLE acc1_u (id int PRIMARY KEY, w text)");
         run("INSERT INTO acc1_t SELECT i, 'v' || i, 's' || i FROM generate_series(1, 50) i");
         run("INSERT INTO acc1_u SELECT i, 'w' || i FROM generate_series(1, 50) i");
-        run("SELECT tablecache.create_cache('acc1_c', 'SELECT t.id, t.v, u.w FROM acc1_t t JOIN acc1_u u USING (id)', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('acc1_c', 'SELECT t.id, t.v, u.w FROM acc1_t t JOIN acc1_u u USING (id)', ARRAY['id'], maintain => 'manual')");
         run("SELECT tablecache.create_index('acc1_c', 'by_v', ARRAY['v'])");
         run("CREATE ROLE tc_acc1_none");
         run("CREATE ROLE tc_acc1_one");
@@ -93,11 +93,11 @@ mod tests {
         run("GRANT CREATE ON SCHEMA public TO tc_acc2_owner");
         // creating caches is a privilege a superuser grants
         as_role("tc_acc2_owner", || {
-            fails("42501", "SELECT tablecache.create_cache('acc2_d', 'SELECT id, v FROM acc2_t', ARRAY['id'])");
+            fails("42501", "SELECT tablecache.create_cache('acc2_d', 'SELECT id, v FROM acc2_t', ARRAY['id'], maintain => 'manual')");
         });
-        run("GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) TO tc_acc2_owner");
+        run("GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO tc_acc2_owner");
         as_role("tc_acc2_owner", || {
-            succeeds("SELECT tablecache.create_cache('acc2_d', 'SELECT id, v FROM acc2_t', ARRAY['id'])");
+            succeeds("SELECT tablecache.create_cache('acc2_d', 'SELECT id, v FROM acc2_t', ARRAY['id'], maintain => 'manual')");
             succeeds("SELECT tablecache.load('acc2_d', 'primary_key', 0, 20)");
         });
         as_role("tc_acc2_other", || {

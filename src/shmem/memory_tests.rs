@@ -62,7 +62,7 @@ mod tests {
         let n = total / 1_280_000 + 10;
         run("CREATE TABLE mem2_t (id int PRIMARY KEY, big text)");
         run(&format!("INSERT INTO mem2_t SELECT i, repeat(md5(i::text), 40000) FROM generate_series(1, {n}) i"));
-        run("SELECT tablecache.create_cache('mem2_c', 'SELECT id, big FROM mem2_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('mem2_c', 'SELECT id, big FROM mem2_t', ARRAY['id'], maintain => 'manual')");
         let e = err("SELECT tablecache.load('mem2_c')");
         assert!(e.starts_with("53"), "a load larger than the region must fail with an insufficient-resources error: {e}");
         assert!(e.contains("mem2_c"), "the message names the cache: {e}");
@@ -88,7 +88,7 @@ mod tests {
         let n = total / 1_280_000 + 10;
         run("CREATE TABLE mem3_t (id int PRIMARY KEY, big text)");
         run(&format!("INSERT INTO mem3_t SELECT i, repeat(md5(i::text), 40000) FROM generate_series(1, {n}) i"));
-        run("SELECT tablecache.create_cache('mem3_c', 'SELECT id, big FROM mem3_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('mem3_c', 'SELECT id, big FROM mem3_t', ARRAY['id'], maintain => 'manual')");
         let e = err("SELECT tablecache.load('mem3_c')");
         drop_cache("mem3_c");
         assert!(e.starts_with("53200: "), "expected 53200, got {e}");
@@ -102,7 +102,7 @@ mod tests {
         make_table("mem4_t", 2000, &[]);
         let start = used_bytes();
         run("DO $$ BEGIN
-               PERFORM tablecache.create_cache('mem4_c', 'SELECT id, grp, v FROM mem4_t', ARRAY['id']);
+               PERFORM tablecache.create_cache('mem4_c', 'SELECT id, grp, v FROM mem4_t', ARRAY['id'], maintain => 'manual');
                PERFORM tablecache.load('mem4_c');
                RAISE EXCEPTION 'roll back';
              EXCEPTION WHEN raise_exception THEN NULL;

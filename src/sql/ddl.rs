@@ -11,22 +11,6 @@ use pgrx::prelude::*;
 
 static mut PREV: pg_sys::ProcessUtility_hook_type = None;
 
-thread_local! {
-    static OWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs tablecache's own DDL on a cache's view (not refused). The flag is restored on the way
-/// out, an ERROR included (its unwinding drops the guard).
-pub fn own_ddl<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            OWN.with(|o| o.set(self.0));
-        }
-    }
-    let _restore = Restore(OWN.with(|o| o.replace(true)));
-    f()
-}
 
 pub fn install_hook() {
     unsafe {
@@ -173,7 +157,7 @@ unsafe extern "C-unwind" fn process_utility(
         let watched = !stmt.is_null()
             && matches!((*stmt).type_, NodeTag::T_RenameStmt | NodeTag::T_AlterObjectSchemaStmt | NodeTag::T_AlterTableStmt | NodeTag::T_ViewStmt)
             && pg_sys::IsTransactionState()
-            && !OWN.with(|o| o.get());
+            && !crate::guard::in_own_ddl();
         let mut replaced = None;
         if watched && (*stmt).type_ == NodeTag::T_ViewStmt {
             replaced = replaced_view(stmt as *mut pg_sys::ViewStmt);

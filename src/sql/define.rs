@@ -388,7 +388,7 @@ pub fn view_replaced(name: &str) {
     let def = catalog::lookup_by_name(name);
     // CREATE OR REPLACE VIEW resets the view's options: the cache's view runs its query with
     // its invoker's privileges (see create_cache)
-    crate::sql::ddl::own_ddl(|| {
+    crate::guard::own_ddl(|| {
         as_catalog_owner(|| {
             Spi::run(&format!("ALTER VIEW {} SET (security_invoker = true)", def.view_sql))
                 .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not restore the options of the view of cache \"{}\": {}", def.name, e));

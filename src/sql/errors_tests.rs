@@ -50,7 +50,7 @@ mod tests {
         make_table("err2_t", 20, &[]);
         make_cache("err2_c", "err2_t");
         run("SELECT tablecache.create_index('err2_c', 'by_grp', ARRAY['grp'])");
-        fails_naming("42710", "err2_c", "SELECT tablecache.create_cache('err2_c', 'SELECT id FROM err2_t', ARRAY['id'])");
+        fails_naming("42710", "err2_c", "SELECT tablecache.create_cache('err2_c', 'SELECT id FROM err2_t', ARRAY['id'], maintain => 'manual')");
         fails_naming("42710", "by_grp", "SELECT tablecache.create_index('err2_c', 'by_grp', ARRAY['v'])");
         fails_naming("42710", "primary_key", "SELECT tablecache.create_index('err2_c', 'primary_key', ARRAY['v'])");
         // nothing changed
@@ -63,12 +63,12 @@ mod tests {
     fn errors_unknown_column_42703() {
         begin();
         make_table("err3_t", 20, &[]);
-        fails_naming("42703", "nocol", "SELECT tablecache.create_cache('err3_a', 'SELECT id, v FROM err3_t', ARRAY['nocol'])");
+        fails_naming("42703", "nocol", "SELECT tablecache.create_cache('err3_a', 'SELECT id, v FROM err3_t', ARRAY['nocol'], maintain => 'manual')");
         // the column is in the table but not in the query's output
-        fails_naming("42703", "grp", "SELECT tablecache.create_cache('err3_b', 'SELECT id, v FROM err3_t', ARRAY['grp'])");
+        fails_naming("42703", "grp", "SELECT tablecache.create_cache('err3_b', 'SELECT id, v FROM err3_t', ARRAY['grp'], maintain => 'manual')");
         assert!(yes("SELECT NOT EXISTS (SELECT FROM tablecache.caches WHERE name IN ('err3_a', 'err3_b'))"));
         assert!(yes("SELECT to_regtype('err3_a') IS NULL AND to_regtype('err3_b') IS NULL"));
-        run("SELECT tablecache.create_cache('err3_c', 'SELECT id, v FROM err3_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('err3_c', 'SELECT id, v FROM err3_t', ARRAY['id'], maintain => 'manual')");
         fails_naming("42703", "grp", "SELECT tablecache.create_index('err3_c', 'by_grp', ARRAY['grp'])");
         fails_naming("42703", "nocol", "SELECT tablecache.create_index('err3_c', 'by_x', ARRAY['v', 'nocol'])");
         same("SELECT indexes FROM tablecache.caches WHERE name = 'err3_c'", "SELECT ARRAY['primary_key']");
@@ -95,13 +95,13 @@ mod tests {
             ("err4_k", "CREATE TABLE err4_x (id int)", "ARRAY['id']"),
             ("", "SELECT id FROM err4_t", "ARRAY['id']"),
         ] {
-            fails("22023", &format!("SELECT tablecache.create_cache({}, {}, {pk})", lit(name), lit(query)));
+            fails("22023", &format!("SELECT tablecache.create_cache({}, {}, {pk}, maintain => 'manual')", lit(name), lit(query)));
         }
         assert_eq!(one::<i64>("SELECT count(*) FROM tablecache.caches WHERE name LIKE 'err4%'"), 0);
         assert!(yes("SELECT to_regclass('err4_x') IS NULL"), "the DDL must not have run");
         assert_eq!(one::<i64>("SELECT count(*) FROM err4_t"), 100, "the DML must not have run");
         // a stable function is fine
-        run("SELECT tablecache.create_cache('err4_ok', 'SELECT id, grp, v, now() AS t FROM err4_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('err4_ok', 'SELECT id, grp, v, now() AS t FROM err4_t', ARRAY['id'], maintain => 'manual')");
         drop_cache("err4_ok");
 
         make_cache("err4_c1", "err4_t");
@@ -174,9 +174,9 @@ mod tests {
     fn errors_duplicate_column_names_42701() {
         begin();
         make_table("err6_t", 20, &[]);
-        fails_naming("42701", "id", "SELECT tablecache.create_cache('err6_a', 'SELECT id, id FROM err6_t', ARRAY['id'])");
-        fails_naming("42701", "x", "SELECT tablecache.create_cache('err6_b', 'SELECT id, v AS x, grp AS x FROM err6_t', ARRAY['id'])");
-        fails("42701", "SELECT tablecache.create_cache('err6_c', 'SELECT id, grp, v FROM err6_t', ARRAY['id', 'id'])");
+        fails_naming("42701", "id", "SELECT tablecache.create_cache('err6_a', 'SELECT id, id FROM err6_t', ARRAY['id'], maintain => 'manual')");
+        fails_naming("42701", "x", "SELECT tablecache.create_cache('err6_b', 'SELECT id, v AS x, grp AS x FROM err6_t', ARRAY['id'], maintain => 'manual')");
+        fails("42701", "SELECT tablecache.create_cache('err6_c', 'SELECT id, grp, v FROM err6_t', ARRAY['id', 'id'], maintain => 'manual')");
         assert_eq!(one::<i64>("SELECT count(*) FROM tablecache.caches WHERE name LIKE 'err6%'"), 0);
         make_cache("err6_d", "err6_t");
         fails_naming("42701", "grp", "SELECT tablecache.create_index('err6_d', 'by_grp', ARRAY['grp', 'grp'])");
@@ -189,8 +189,8 @@ mod tests {
         begin();
         run("CREATE TABLE err7_t (id int PRIMARY KEY, p point, j json)");
         run("INSERT INTO err7_t VALUES (1, point(1, 2), '{}'), (2, point(3, 4), '[]')");
-        fails_naming("42883", "p", "SELECT tablecache.create_cache('err7_a', 'SELECT id, p FROM err7_t', ARRAY['p'])");
-        run("SELECT tablecache.create_cache('err7_c', 'SELECT id, p, j FROM err7_t', ARRAY['id'])");
+        fails_naming("42883", "p", "SELECT tablecache.create_cache('err7_a', 'SELECT id, p FROM err7_t', ARRAY['p'], maintain => 'manual')");
+        run("SELECT tablecache.create_cache('err7_c', 'SELECT id, p, j FROM err7_t', ARRAY['id'], maintain => 'manual')");
         fails_naming("42883", "p", "SELECT tablecache.create_index('err7_c', 'by_p', ARRAY['p'])");
         fails_naming("42883", "j", "SELECT tablecache.create_index('err7_c', 'by_j', ARRAY['id', 'j'])");
         same("SELECT indexes FROM tablecache.caches WHERE name = 'err7_c'", "SELECT ARRAY['primary_key']");
@@ -224,7 +224,7 @@ mod tests {
         begin();
         run("CREATE TABLE err9_t (a int, b text)");
         run("INSERT INTO err9_t VALUES (1, 'x'), (2, 'y'), (3, 'z'), (1, 'w')");
-        run("SELECT tablecache.create_cache('err9_c', 'SELECT a, b FROM err9_t', ARRAY['a'])");
+        run("SELECT tablecache.create_cache('err9_c', 'SELECT a, b FROM err9_t', ARRAY['a'], maintain => 'manual')");
         fails_naming("23505", "err9_c", "SELECT tablecache.load('err9_c')");
         assert!(!loaded("err9_c"));
         // a window without the duplicate loads
@@ -237,7 +237,7 @@ mod tests {
         // a multi-column primary key: duplicates of the whole key only
         run("CREATE TABLE err9_u (a int, b int)");
         run("INSERT INTO err9_u VALUES (1, 1), (1, 2), (2, 1), (1, 1)");
-        run("SELECT tablecache.create_cache('err9_d', 'SELECT a, b FROM err9_u', ARRAY['a', 'b'])");
+        run("SELECT tablecache.create_cache('err9_d', 'SELECT a, b FROM err9_u', ARRAY['a', 'b'], maintain => 'manual')");
         fails("23505", "SELECT tablecache.load('err9_d')");
         assert!(!loaded("err9_d"));
         drop_cache("err9_c");

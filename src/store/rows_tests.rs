@@ -21,7 +21,7 @@ mod tests {
                (2, 'x', 1.50, '2026-01-01 00:00+00', ARRAY[1, NULL, 3], '{\"k\": null}', true, '-0'),
                (3, '', 0, NULL, '{}', 'null', false, 'NaN'),
                (4, NULL, 'NaN', 'infinity', ARRAY[NULL]::int[], NULL, NULL, NULL)");
-        run("SELECT tablecache.create_cache('row1_c', 'SELECT * FROM row1_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('row1_c', 'SELECT * FROM row1_t', ARRAY['id'], maintain => 'manual')");
         run("SELECT tablecache.load('row1_c')");
         for id in 1..=4 {
             assert_hit("row1_c", || {
@@ -46,7 +46,7 @@ mod tests {
         run("CREATE TABLE row2_t (id int PRIMARY KEY, k int, s text)");
         run("INSERT INTO row2_t SELECT i, CASE WHEN i % 4 = 0 THEN NULL ELSE i % 9 END, CASE WHEN i % 3 = 0 THEN NULL ELSE 's' || (i % 5) END
              FROM generate_series(1, 100) i");
-        run("SELECT tablecache.create_cache('row2_c', 'SELECT id, k, s FROM row2_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('row2_c', 'SELECT id, k, s FROM row2_t', ARRAY['id'], maintain => 'manual')");
         run("SELECT tablecache.create_index('row2_c', 'by_k', ARRAY['k'])");
         run("SELECT tablecache.create_index('row2_c', 'by_k_s', ARRAY['k', 's'])");
         run("SELECT tablecache.load('row2_c')");
@@ -97,7 +97,7 @@ mod tests {
         run("INSERT INTO row3_t SELECT i, repeat(md5(i::text), 40000), 's' || i FROM generate_series(1, 3) i");
         run("INSERT INTO row3_t VALUES (4, NULL, 's4')");
         assert!(yes("SELECT pg_column_size(big) < octet_length(big) FROM row3_t WHERE id = 1"), "the value should be compressed");
-        run("SELECT tablecache.create_cache('row3_c', 'SELECT id, big, small FROM row3_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('row3_c', 'SELECT id, big, small FROM row3_t', ARRAY['id'], maintain => 'manual')");
         run("SELECT tablecache.load('row3_c')");
         assert!(one::<i64>("SELECT bytes FROM tablecache.caches WHERE name = 'row3_c'") > 3 * 1_280_000, "rows are kept detoasted");
         for id in 1..=3 {
@@ -130,7 +130,7 @@ mod tests {
         begin();
         run("CREATE TABLE row4_t (id int PRIMARY KEY, v text)");
         run("INSERT INTO row4_t SELECT i, 'v' || i FROM generate_series(1, 20) i");
-        run("SELECT tablecache.create_cache('row4_c', 'SELECT id, v FROM row4_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('row4_c', 'SELECT id, v FROM row4_t', ARRAY['id'], maintain => 'manual')");
         run("SELECT tablecache.load('row4_c')");
         // the cache's view depends on the column, like any view
         fails("0A000", "ALTER TABLE row4_t ALTER COLUMN v TYPE int USING id * 1000");

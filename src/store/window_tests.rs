@@ -74,7 +74,7 @@ mod tests {
         run("CREATE TABLE win5_t (id int PRIMARY KEY, grp int NOT NULL, ts int NOT NULL, v text)");
         // grp scatters consecutive ts over the by_grp index; ids run against ts
         run("INSERT INTO win5_t SELECT i, (i * 7919) % 97, 20000 - i, 'v' || i FROM generate_series(1, 20000) i");
-        run("SELECT tablecache.create_cache('win5_c', 'SELECT id, grp, ts, v FROM win5_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('win5_c', 'SELECT id, grp, ts, v FROM win5_t', ARRAY['id'], maintain => 'manual')");
         run("SELECT tablecache.create_index('win5_c', 'by_ts', ARRAY['ts'])");
         run("SELECT tablecache.create_index('win5_c', 'by_grp', ARRAY['grp', 'ts'])");
         assert_eq!(one::<i64>("SELECT tablecache.load('win5_c', 'by_ts', 5000, 15000)"), 10000);
@@ -145,7 +145,7 @@ mod tests {
         begin();
         run("CREATE TABLE ix1_t (id int PRIMARY KEY, grp int NOT NULL, ts int NOT NULL)");
         run("INSERT INTO ix1_t SELECT i, i % 7, (i * 37) % 500 FROM generate_series(1, 1000) i");
-        run("SELECT tablecache.create_cache('ix1_c', 'SELECT id, grp, ts FROM ix1_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('ix1_c', 'SELECT id, grp, ts FROM ix1_t', ARRAY['id'], maintain => 'manual')");
         run("SELECT tablecache.create_index('ix1_c', 'by_ts', ARRAY['ts'])");
         run("SELECT tablecache.create_index('ix1_c', 'by_grp_ts', ARRAY['grp', 'ts'])");
         run("SELECT tablecache.create_index('ix1_c', 'by_grp', ARRAY['grp'])");
@@ -208,7 +208,7 @@ mod tests {
         run("CREATE TABLE ix2_t (id int PRIMARY KEY, a int NOT NULL, b text NOT NULL, c timestamptz NOT NULL)");
         run("INSERT INTO ix2_t SELECT i, i % 6, chr(97 + i % 5), timestamptz '2026-01-01 00:00+00' + i * interval '1 hour'
              FROM generate_series(1, 600) i");
-        run("SELECT tablecache.create_cache('ix2_c', 'SELECT id, a, b, c FROM ix2_t', ARRAY['id'])");
+        run("SELECT tablecache.create_cache('ix2_c', 'SELECT id, a, b, c FROM ix2_t', ARRAY['id'], maintain => 'manual')");
         run("SELECT tablecache.create_index('ix2_c', 'abc', ARRAY['a', 'b', 'c'])");
         // a window given by one-column prefixes: a in [2, 4)
         assert_eq!(one::<i64>("SELECT tablecache.load('ix2_c', 'abc', ROW(2), ROW(4))"), 200);

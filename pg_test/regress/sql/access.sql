@@ -13,7 +13,7 @@ CREATE ROLE regress_tc_nobody;
 CREATE SCHEMA regress_tc AUTHORIZATION regress_tc_owner;
 GRANT USAGE ON SCHEMA regress_tc TO regress_tc_reader, regress_tc_partial, regress_tc_nobody;
 -- creating caches is a privilege a superuser grants
-GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) TO regress_tc_owner;
+GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO regress_tc_owner;
 
 -- the owner defines and loads a cache over its own tables
 SET ROLE regress_tc_owner;
@@ -23,7 +23,7 @@ CREATE TABLE acc_g (grp int PRIMARY KEY, label text);
 INSERT INTO acc_t SELECT i, 'secret ' || i, i % 3 FROM generate_series(1, 100) i;
 INSERT INTO acc_g VALUES (0, 'zero'), (1, 'one'), (2, 'two');
 SELECT tablecache.create_cache('regress_tc.acc_c',
-    'SELECT t.id, t.secret, g.label FROM regress_tc.acc_t t JOIN regress_tc.acc_g g USING (grp)', ARRAY['id']);
+    'SELECT t.id, t.secret, g.label FROM regress_tc.acc_t t JOIN regress_tc.acc_g g USING (grp)', ARRAY['id'], maintain => 'manual');
 SELECT tablecache.load('regress_tc.acc_c', 'primary_key', 1, 51);
 SELECT * FROM tablecache.get(NULL::acc_c, 1);
 GRANT SELECT ON acc_t, acc_g TO regress_tc_reader;
@@ -93,5 +93,5 @@ SELECT tablecache.drop_cache('regress_tc.acc_c');
 RESET ROLE;
 
 DROP SCHEMA regress_tc CASCADE;
-REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[]) FROM regress_tc_owner;
+REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') FROM regress_tc_owner;
 DROP ROLE regress_tc_owner, regress_tc_reader, regress_tc_partial, regress_tc_nobody;

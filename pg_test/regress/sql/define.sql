@@ -15,7 +15,7 @@ INSERT INTO def_tags SELECT i, t FROM generate_series(1, 20) i, unnest(ARRAY['re
 -- a cache over a join
 SELECT tablecache.create_cache('def_cache',
     'SELECT i.id, i.name, i.price, i.created, t.tag FROM def_items i JOIN def_tags t ON t.item_id = i.id',
-    ARRAY['id', 'tag']);
+    ARRAY['id', 'tag'], maintain => 'manual');
 
 -- its composite type: the query's output columns, in order
 SELECT a.attnum, a.attname, a.atttypid::regtype AS type
@@ -41,7 +41,7 @@ SELECT tablecache.create_index('def_cache', 'by_created', ARRAY['created']);
 
 -- ---- errors ----------------------------------------------------------------
 -- 42710: duplicate cache name
-SELECT tablecache.create_cache('def_cache', 'SELECT id FROM def_items', ARRAY['id']);
+SELECT tablecache.create_cache('def_cache', 'SELECT id FROM def_items', ARRAY['id'], maintain => 'manual');
 \echo SQLSTATE: :SQLSTATE
 -- 42710: duplicate index name, and the built-in primary_key index
 SELECT tablecache.create_index('def_cache', 'by_created', ARRAY['price']);
@@ -59,28 +59,28 @@ SELECT tablecache.drop_cache('no_such_cache');
 \echo SQLSTATE: :SQLSTATE
 -- 42703: unknown column in the primary key / in an index (a base-table column
 -- that is not an output column of the query is unknown too)
-SELECT tablecache.create_cache('def_bad', 'SELECT id, name FROM def_items', ARRAY['nope']);
+SELECT tablecache.create_cache('def_bad', 'SELECT id, name FROM def_items', ARRAY['nope'], maintain => 'manual');
 \echo SQLSTATE: :SQLSTATE
-SELECT tablecache.create_cache('def_bad', 'SELECT id, name FROM def_items', ARRAY['price']);
+SELECT tablecache.create_cache('def_bad', 'SELECT id, name FROM def_items', ARRAY['price'], maintain => 'manual');
 \echo SQLSTATE: :SQLSTATE
 SELECT tablecache.create_index('def_cache', 'by_nope', ARRAY['created', 'nope']);
 \echo SQLSTATE: :SQLSTATE
 -- 42701: duplicate output column names; a column twice in a key
-SELECT tablecache.create_cache('def_bad', 'SELECT i.id, t.item_id AS id FROM def_items i JOIN def_tags t ON t.item_id = i.id', ARRAY['id']);
+SELECT tablecache.create_cache('def_bad', 'SELECT i.id, t.item_id AS id FROM def_items i JOIN def_tags t ON t.item_id = i.id', ARRAY['id'], maintain => 'manual');
 \echo SQLSTATE: :SQLSTATE
 SELECT tablecache.create_index('def_cache', 'by_twice', ARRAY['created', 'created']);
 \echo SQLSTATE: :SQLSTATE
 -- 22023: bad arguments: empty key, empty index column list, not a SELECT
-SELECT tablecache.create_cache('def_bad', 'SELECT id, name FROM def_items', ARRAY[]::text[]);
+SELECT tablecache.create_cache('def_bad', 'SELECT id, name FROM def_items', ARRAY[]::text[], maintain => 'manual');
 \echo SQLSTATE: :SQLSTATE
 SELECT tablecache.create_index('def_cache', 'by_nothing', ARRAY[]::text[]);
 \echo SQLSTATE: :SQLSTATE
-SELECT tablecache.create_cache('def_bad', 'DELETE FROM def_items RETURNING id', ARRAY['id']);
+SELECT tablecache.create_cache('def_bad', 'DELETE FROM def_items RETURNING id', ARRAY['id'], maintain => 'manual');
 \echo SQLSTATE: :SQLSTATE
 -- a query that does not parse or names an unknown table
-SELECT tablecache.create_cache('def_bad', 'SELEC id FROM def_items', ARRAY['id']);
+SELECT tablecache.create_cache('def_bad', 'SELEC id FROM def_items', ARRAY['id'], maintain => 'manual');
 \echo SQLSTATE: :SQLSTATE
-SELECT tablecache.create_cache('def_bad', 'SELECT id FROM def_no_such_table', ARRAY['id']);
+SELECT tablecache.create_cache('def_bad', 'SELECT id FROM def_no_such_table', ARRAY['id'], maintain => 'manual');
 \echo SQLSTATE: :SQLSTATE
 -- none of the failed calls left anything behind
 SELECT count(*) FROM tablecache.caches WHERE name = 'def_bad';
@@ -90,16 +90,16 @@ SELECT name, indexes FROM tablecache.caches WHERE name = 'def_cache';
 -- a failed definition inside a transaction leaves nothing either, and a
 -- cache created in a rolled-back transaction does not exist
 BEGIN;
-SELECT tablecache.create_cache('def_rolled_back', 'SELECT id FROM def_items', ARRAY['id']);
+SELECT tablecache.create_cache('def_rolled_back', 'SELECT id FROM def_items', ARRAY['id'], maintain => 'manual');
 ROLLBACK;
 SELECT count(*) FROM tablecache.caches WHERE name = 'def_rolled_back';
 SELECT to_regtype('def_rolled_back');
-SELECT tablecache.create_cache('def_rolled_back', 'SELECT id FROM def_items', ARRAY['id']);
+SELECT tablecache.create_cache('def_rolled_back', 'SELECT id FROM def_items', ARRAY['id'], maintain => 'manual');
 SELECT tablecache.drop_cache('def_rolled_back');
 
 -- a schema-qualified cache name puts the type in that schema
 CREATE SCHEMA def_schema;
-SELECT tablecache.create_cache('def_schema.def_in_schema', 'SELECT id, name FROM public.def_items', ARRAY['id']);
+SELECT tablecache.create_cache('def_schema.def_in_schema', 'SELECT id, name FROM public.def_items', ARRAY['id'], maintain => 'manual');
 SELECT typnamespace::regnamespace FROM pg_type WHERE oid = 'def_schema.def_in_schema'::regtype;
 SELECT tablecache.load('def_schema.def_in_schema');
 SELECT * FROM tablecache.get(NULL::def_schema.def_in_schema, 3);
@@ -115,7 +115,7 @@ SELECT count(*) FROM tablecache.caches WHERE name = 'def_cache';
 SELECT count(*) FROM tablecache.stats WHERE cache = 'def_cache';
 SELECT to_regtype('def_cache');
 -- the name is free again
-SELECT tablecache.create_cache('def_cache', 'SELECT id, name FROM def_items', ARRAY['id']);
+SELECT tablecache.create_cache('def_cache', 'SELECT id, name FROM def_items', ARRAY['id'], maintain => 'manual');
 SELECT name, primary_key, indexes, loaded FROM tablecache.caches WHERE name = 'def_cache';
 SELECT tablecache.drop_cache('def_cache');
 

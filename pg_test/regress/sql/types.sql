@@ -111,7 +111,7 @@ INSERT INTO ty_multi
 SELECT i % 7, chr(65 + (i * 7) % 26) || chr(97 + i % 26), timestamptz '2026-01-01 00:00:00+00' + i * interval '1 hour', i / 4.0
 FROM generate_series(1, 300) i
 ON CONFLICT DO NOTHING;
-SELECT tablecache.create_cache('ty_multi_c', 'SELECT a, b, c, d FROM ty_multi', ARRAY['a', 'b']);
+SELECT tablecache.create_cache('ty_multi_c', 'SELECT a, b, c, d FROM ty_multi', ARRAY['a', 'b'], maintain => 'manual');
 SELECT tablecache.create_index('ty_multi_c', 'by_b_a', ARRAY['b', 'a']);
 SELECT tablecache.create_index('ty_multi_c', 'by_a_c', ARRAY['a', 'c']);
 SELECT tablecache.load('ty_multi_c');
@@ -143,7 +143,7 @@ DROP TABLE ty_multi;
 -- database's answer (compared with tablecache.enabled = off)
 CREATE TABLE ty_null (id int PRIMARY KEY, k int, t text, n numeric);
 INSERT INTO ty_null VALUES (1, 10, NULL, NULL), (2, NULL, 'x', 1.5), (3, 5, NULL, 2), (4, NULL, NULL, NULL), (5, 10, 'y', NULL);
-SELECT tablecache.create_cache('ty_null_c', 'SELECT id, k, t, n FROM ty_null', ARRAY['id']);
+SELECT tablecache.create_cache('ty_null_c', 'SELECT id, k, t, n FROM ty_null', ARRAY['id'], maintain => 'manual');
 SELECT tablecache.create_index('ty_null_c', 'by_k', ARRAY['k']);
 SELECT tablecache.load('ty_null_c');
 SELECT id, k, t IS NULL AS t_null, n IS NULL AS n_null FROM tablecache.get(NULL::ty_null_c, 4);
@@ -165,7 +165,7 @@ FROM ty_null_hit h JOIN ty_null_db d USING (q) ORDER BY h.q;
 SELECT tablecache.drop_cache('ty_null_c');
 -- a NULL in the primary key is refused at load (the cache stays unloaded)
 INSERT INTO ty_null VALUES (6, 1, 'z', 0);
-SELECT tablecache.create_cache('ty_null_pk', 'SELECT CASE WHEN id = 2 THEN NULL ELSE id END AS id, t FROM ty_null', ARRAY['id']);
+SELECT tablecache.create_cache('ty_null_pk', 'SELECT CASE WHEN id = 2 THEN NULL ELSE id END AS id, t FROM ty_null', ARRAY['id'], maintain => 'manual');
 SELECT tablecache.load('ty_null_pk');
 \echo SQLSTATE: :SQLSTATE
 SELECT loaded, rows FROM tablecache.caches WHERE name = 'ty_null_pk';
@@ -184,7 +184,7 @@ FROM generate_series(1, 6) i;
 -- even ids compress well (stored compressed), odd ids hardly (stored out of line)
 SELECT id, length(big), pg_column_size(big) AS stored_size FROM ty_toast ORDER BY id;
 SELECT pg_relation_size(reltoastrelid) > 0 AS has_toast_data FROM pg_class WHERE oid = 'ty_toast'::regclass;
-SELECT tablecache.create_cache('ty_toast_c', 'SELECT id, big, small FROM ty_toast', ARRAY['id']);
+SELECT tablecache.create_cache('ty_toast_c', 'SELECT id, big, small FROM ty_toast', ARRAY['id'], maintain => 'manual');
 SELECT tablecache.load('ty_toast_c');
 SELECT r.id, length(r.big), md5(r.big) = md5(t.big) AS intact, r.small
 FROM tablecache.range(NULL::ty_toast_c, 'primary_key', NULL, NULL) r JOIN ty_toast t USING (id) ORDER BY r.id;

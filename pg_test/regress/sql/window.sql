@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 CREATE TABLE win_t (k int PRIMARY KEY, grp int NOT NULL, v text);
 -- keys 0..1999 except 777 (a hole inside the window)
 INSERT INTO win_t SELECT i, i % 10, 'v' || i FROM generate_series(0, 1999) i WHERE i <> 777;
-SELECT tablecache.create_cache('win_c', 'SELECT k, grp, v FROM win_t', ARRAY['k']);
+SELECT tablecache.create_cache('win_c', 'SELECT k, grp, v FROM win_t', ARRAY['k'], maintain => 'manual');
 SELECT tablecache.create_index('win_c', 'by_grp', ARRAY['grp', 'k']);
 SELECT tablecache.reset_stats();
 
@@ -138,7 +138,7 @@ SELECT count(*) FROM tablecache.range(NULL::win_c, 'primary_key', 0, 10);
 SELECT tablecache.drop_cache('win_c');
 
 -- a window on a non-primary index
-SELECT tablecache.create_cache('win_g', 'SELECT k, grp, v FROM win_t', ARRAY['k']);
+SELECT tablecache.create_cache('win_g', 'SELECT k, grp, v FROM win_t', ARRAY['k'], maintain => 'manual');
 SELECT tablecache.create_index('win_g', 'by_grp', ARRAY['grp', 'k']);
 SELECT tablecache.load('win_g', 'by_grp', ROW(2, 0), ROW(4, 0));
 SELECT window_index, rows FROM tablecache.caches WHERE name = 'win_g';
@@ -154,7 +154,7 @@ SELECT tablecache.drop_cache('win_g');
 -- ---- 23505: two rows with the same primary key at load ---------------------
 CREATE TABLE win_dup (a int, b text);
 INSERT INTO win_dup VALUES (1, 'x'), (2, 'y'), (1, 'z');
-SELECT tablecache.create_cache('win_dup_c', 'SELECT a, b FROM win_dup', ARRAY['a']);
+SELECT tablecache.create_cache('win_dup_c', 'SELECT a, b FROM win_dup', ARRAY['a'], maintain => 'manual');
 SELECT tablecache.load('win_dup_c');
 \echo SQLSTATE: :SQLSTATE
 -- nothing was cached; the cache can be loaded once the data is fixed
