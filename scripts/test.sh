@@ -5,6 +5,7 @@
 #   scripts/test.sh regress sessions   only the named stages (the extension
 #                                   must already be installed: see build.sh)
 #   scripts/test.sh --keep-going    run every stage even after a failure
+#   TABLECACHE_SESSIONS_PATTERN=test_upgrade.py scripts/test.sh sessions   some session tests
 #
 # Stages: setup, core (cargo test --release in core/), pgtest (#[pg_test]s via
 # cargo pgrx test pg15, server run as postgres), build (debug install into the
@@ -143,7 +144,7 @@ stage_sessions() {
     rm -rf /tmp/tablecache-sessions
     bash scripts/server.sh start sessions "$SESSIONS_PORT" || return 1
     TABLECACHE_PGHOST=/tmp/tablecache-sessions TABLECACHE_PGPORT="$SESSIONS_PORT" \
-        /usr/bin/python3 "$ROOT/pg_test/sessions/run.py"
+        /usr/bin/python3 "$ROOT/pg_test/sessions/run.py" ${TABLECACHE_SESSIONS_PATTERN:+"$TABLECACHE_SESSIONS_PATTERN"}
 }
 
 # A short fuzzing run of the pure core (replays the committed crash inputs first).

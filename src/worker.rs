@@ -178,7 +178,11 @@ pub extern "C-unwind" fn tablecache_db_worker_main(arg: pg_sys::Datum) {
             .flatten()
             .unwrap_or(false)
     });
-    if !has_ext {
+    let old_catalog = has_ext && BackgroundWorker::transaction(|| crate::catalog::catalog_state() == crate::catalog::CatalogState::Old);
+    if old_catalog {
+        pgrx::log!("tablecache: the catalog of database {} is of version 0.1.0: no autowarm until ALTER EXTENSION tablecache UPDATE", db.to_u32());
+    }
+    if !has_ext || old_catalog {
         shmem::with_dbs(|dbs| {
             if let Some(e) = dbs.iter_mut().find(|e| e.db == db) {
                 e.state = DbState::Idle;

@@ -27,7 +27,7 @@ OWNER_SHARE = 50  # tablecache.owner_share default, percent
 SESSION_ROLES = ("hos_esc", "hos_shadow", "hos_shadow_rd", "hos_tmp", "hos_noexec", "hos_noschema",
                  "hos_victim", "hos_inv", "hos_eown", "hos_ereader", "hos_ereader_ok", "hos_nobody",
                  "hos_set_rd")
-CREATE_CACHE = "tablecache.create_cache(text, text, text[], maintain => 'manual')"
+CREATE_CACHE = "tablecache.create_cache(text, text, text[], text)"
 LOG_OFFSET = 0
 
 
@@ -558,7 +558,7 @@ class OwnerShare(HostileCase):
             query(a, """
                 CREATE SCHEMA hos_hog_s AUTHORIZATION hos_hog_s;
                 CREATE SCHEMA hos_hog_b AUTHORIZATION hos_hog_b;
-                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO hos_hog_s, hos_hog_b;
+                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) TO hos_hog_s, hos_hog_b;
                 CREATE TABLE hos_small (k int PRIMARY KEY);
                 INSERT INTO hos_small SELECT generate_series(1, 10);
                 CREATE TABLE hos_big (k int PRIMARY KEY, v text NOT NULL);
@@ -673,7 +673,7 @@ class ForeignInvalidation(HostileCase):
                 CREATE SCHEMA hos_victim AUTHORIZATION hos_victim;
                 CREATE SCHEMA hos_inv AUTHORIZATION hos_inv;
                 GRANT USAGE ON SCHEMA hos_victim TO PUBLIC;
-                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO hos_victim;
+                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) TO hos_victim;
             """)
         finally:
             a.close()
@@ -852,7 +852,7 @@ class ExecutePrivilege(HostileCase):
         try:
             query(a, """
                 CREATE SCHEMA hos_eown AUTHORIZATION hos_eown;
-                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO hos_eown;
+                GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) TO hos_eown;
             """)
         finally:
             a.close()

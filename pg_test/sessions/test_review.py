@@ -22,7 +22,7 @@ import server_util
 from harness import query, scalar
 
 ROLES = ("rv_alice", "rv_bob", "rv_carol")
-CREATE_CACHE = "tablecache.create_cache(text, text, text[], maintain => 'manual')"
+CREATE_CACHE = "tablecache.create_cache(text, text, text[], text)"
 GUARD_MS = 60000            # statement_timeout of every session: a hang fails instead of stalling
 PRIV_PORT = 55512
 PRIV_MEMORY = "32MB"

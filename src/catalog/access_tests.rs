@@ -95,7 +95,7 @@ mod tests {
         as_role("tc_acc2_owner", || {
             fails("42501", "SELECT tablecache.create_cache('acc2_d', 'SELECT id, v FROM acc2_t', ARRAY['id'], maintain => 'manual')");
         });
-        run("GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO tc_acc2_owner");
+        run("GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) TO tc_acc2_owner");
         as_role("tc_acc2_owner", || {
             succeeds("SELECT tablecache.create_cache('acc2_d', 'SELECT id, v FROM acc2_t', ARRAY['id'], maintain => 'manual')");
             succeeds("SELECT tablecache.load('acc2_d', 'primary_key', 0, 20)");

@@ -347,7 +347,48 @@ pub fn try_lookup_by_id(id: i64) -> Option<Rc<CacheDef>> {
     exists.then(|| load_def(id))
 }
 
+/// What this database's tablecache catalog is. A database still at version 0.1.0 (the library
+/// was upgraded, the extension not yet: ALTER EXTENSION tablecache UPDATE) has none of the
+/// columns this library reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CatalogState {
+    Absent,
+    Old,
+    Current,
+}
+
+pub fn catalog_state() -> CatalogState {
+    unsafe {
+        let ns = pg_sys::get_namespace_oid(c"tablecache".as_ptr(), true);
+        if ns == pg_sys::InvalidOid {
+            return CatalogState::Absent;
+        }
+        let rel = pg_sys::get_relname_relid(c"cache_def".as_ptr(), ns);
+        if rel == pg_sys::InvalidOid {
+            CatalogState::Absent
+        } else if pg_sys::get_attnum(rel, c"view".as_ptr()) == pg_sys::InvalidAttrNumber as i16 {
+            CatalogState::Old
+        } else {
+            CatalogState::Current
+        }
+    }
+}
+
+fn require_current_catalog() {
+    if catalog_state() == CatalogState::Old {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "the tablecache catalog of this database is of version 0.1.0, older than the installed library",
+            pgrx::function_name!(),
+        )
+        .set_hint("Run ALTER EXTENSION tablecache UPDATE in this database.")
+        .report(PgLogLevel::ERROR);
+        unreachable!();
+    }
+}
+
 fn load_def(id: i64) -> Rc<CacheDef> {
+    require_current_catalog();
     type Row = (String, String, Oid, Oid, i64, Vec<String>, Vec<String>, String, Option<Oid>);
     let (name, search_path, view, rowtype, version, pk, settings, maintain, lineage): Row = as_catalog_owner(|| {
         Spi::connect(|c| {
@@ -479,6 +520,20 @@ fn load_def(id: i64) -> Rc<CacheDef> {
                 typmod: att.atttypmod,
                 collation: att.attcollation,
             });
+        }
+        // a cache from version 0.1.0 keeps its own composite type: its view must still produce it
+        let vt = pg_sys::get_rel_type_id(view);
+        if vt != rowtype {
+            let td = pg_sys::lookup_rowtype_tupdesc(vt, -1);
+            let same = (*td).natts as usize == def.columns.len()
+                && def.columns.iter().enumerate().all(|(i, c)| {
+                    let att = &*(*td).attrs.as_ptr().add(i);
+                    !att.attisdropped && att.atttypid == c.typid && att.atttypmod == c.typmod && att.attcollation == c.collation
+                });
+            pg_sys::DecrTupleDescRefCount(td);
+            if !same {
+                fail!(ERRCODE_DATATYPE_MISMATCH, "the row type of cache \"{}\" no longer matches its query; drop and create the cache again", name);
+            }
         }
     }
     if let Some((lv, _)) = def.lineage {

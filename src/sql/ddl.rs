@@ -19,9 +19,9 @@ pub fn install_hook() {
     }
 }
 
+/// (A database at version 0.1.0 has no cache views: its caches get theirs when it is updated.)
 fn has_catalog() -> bool {
-    let ns = unsafe { pg_sys::get_namespace_oid(c"tablecache".as_ptr(), true) };
-    ns != pg_sys::InvalidOid && unsafe { pg_sys::get_relname_relid(c"cache_def".as_ptr(), ns) } != pg_sys::InvalidOid
+    crate::catalog::catalog_state() == crate::catalog::CatalogState::Current
 }
 
 /// The name of the cache whose view (or row type's relation) is `rel`, if any (and if this

@@ -164,8 +164,11 @@ pub fn definitions_changed() {
     crate::xact::bump_epoch_at_end();
 }
 
-#[pg_extern(volatile, parallel_unsafe)]
-fn create_cache(
+// Its C symbol differs from version 0.1.0's (which took three arguments): a database not yet
+// upgraded (ALTER EXTENSION tablecache UPDATE) gets "could not find function", never a call
+// with the wrong arguments.
+#[pg_extern(volatile, parallel_unsafe, name = "create_cache")]
+fn create_cache_v2(
     cache: Option<&str>,
     query: Option<&str>,
     primary_key: Option<Vec<Option<String>>>,
@@ -373,9 +376,17 @@ fn drop_cache(cache: Option<&str>) {
         Spi::run_with_args("DELETE FROM tablecache.cache_def WHERE id OPERATOR(pg_catalog.=) $1", &[def.id.into()])
             .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not drop cache \"{}\": {}", def.name, e));
     });
+    // a cache from version 0.1.0 has a composite type of its own as its row type
+    let own_row_type = (unsafe { pg_sys::typeidTypeRelid(def.rowtype) } != def.view)
+        .then(|| unsafe { CStr::from_ptr(pg_sys::format_type_be_qualified(def.rowtype)) }.to_string_lossy().into_owned());
     Spi::run(&format!("DROP VIEW IF EXISTS {}", def.view_sql)).unwrap_or_else(|e| {
         fail_detail!(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, e.to_string(), "could not drop the view of cache \"{}\"", def.name)
     });
+    if let Some(t) = own_row_type {
+        Spi::run(&format!("DROP TYPE IF EXISTS {t}")).unwrap_or_else(|e| {
+            fail_detail!(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, e.to_string(), "could not drop the row type of cache \"{}\"", def.name)
+        });
+    }
     // the memory goes when the drop commits
     crate::xact::release_at_commit(def.id, slot);
     definitions_changed();
@@ -416,23 +427,32 @@ pub unsafe extern "C-unwind" fn tablecache_on_sql_drop(_fcinfo: pg_sys::Function
     if !shmem::is_attached() {
         return pg_sys::Datum::from(0usize);
     }
-    let views: Vec<pg_sys::Oid> = with_search_path(SAFE_PATH, || {
-        crate::spi::select_column(
-            "SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() \
-             WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid OPERATOR(pg_catalog.=) 0",
-            &[],
-        )
-    });
-    if views.is_empty() {
+    // relations (a cache's view) and types (the row type of a cache from version 0.1.0)
+    let dropped_of = |catalog: &str| -> Vec<pg_sys::Oid> {
+        with_search_path(SAFE_PATH, || {
+            crate::spi::select_column(
+                &format!(
+                    "SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects() \
+                     WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.{catalog}'::pg_catalog.regclass \
+                       AND objsubid OPERATOR(pg_catalog.=) 0"
+                ),
+                &[],
+            )
+        })
+    };
+    let views = dropped_of("pg_class");
+    let types = dropped_of("pg_type");
+    if views.is_empty() && types.is_empty() {
         return pg_sys::Datum::from(0usize);
     }
     let dropped: Vec<i64> = as_catalog_owner(|| {
         Spi::connect_mut(|c| {
             let mut out = Vec::new();
             if let Ok(t) = c.update(
-                "DELETE FROM tablecache.cache_def WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) RETURNING id",
+                "DELETE FROM tablecache.cache_def WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1) \
+                 OR rowtype::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2) RETURNING id",
                 None,
-                &[views.into()],
+                &[views.into(), types.into()],
             ) {
                 for row in t {
                     if let Ok(Some(id)) = row.get::<i64>(1) {

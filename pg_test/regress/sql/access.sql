@@ -13,7 +13,7 @@ CREATE ROLE regress_tc_nobody;
 CREATE SCHEMA regress_tc AUTHORIZATION regress_tc_owner;
 GRANT USAGE ON SCHEMA regress_tc TO regress_tc_reader, regress_tc_partial, regress_tc_nobody;
 -- creating caches is a privilege a superuser grants
-GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') TO regress_tc_owner;
+GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) TO regress_tc_owner;
 
 -- the owner defines and loads a cache over its own tables
 SET ROLE regress_tc_owner;
@@ -93,5 +93,5 @@ SELECT tablecache.drop_cache('regress_tc.acc_c');
 RESET ROLE;
 
 DROP SCHEMA regress_tc CASCADE;
-REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], maintain => 'manual') FROM regress_tc_owner;
+REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) FROM regress_tc_owner;
 DROP ROLE regress_tc_owner, regress_tc_reader, regress_tc_partial, regress_tc_nobody;
