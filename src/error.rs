@@ -19,6 +19,18 @@ macro_rules! fail_detail {
     }};
 }
 
+/// An ERROR with a HINT: what the user can do instead.
+#[macro_export]
+macro_rules! fail_hint {
+    ($code:ident, $hint:expr, $($arg:tt)*) => {{
+        pgrx::pg_sys::panic::ErrorReport::new(pgrx::PgSqlErrorCode::$code, format!($($arg)*), pgrx::function_name!())
+            .set_hint($hint)
+            .report(pgrx::PgLogLevel::ERROR);
+        #[allow(unreachable_code)]
+        { unreachable!() }
+    }};
+}
+
 /// Declares the V1 calling-convention record PostgreSQL looks up for a C function
 /// (`PG_FUNCTION_INFO_V1`): `finfo_v1!(pg_finfo_<symbol>);`.
 #[macro_export]

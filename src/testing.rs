@@ -154,7 +154,7 @@ pub fn make_table(t: &str, n: i32, holes: &[i32]) {
 
 /// A cache `c` over `make_table`'s table, primary key `id`.
 pub fn make_cache(c: &str, t: &str) {
-    run(&format!("SELECT tablecache.create_cache('{c}', 'SELECT id, grp, v FROM {t}', ARRAY['id'])"));
+    run(&format!("SELECT tablecache.create_cache('{c}', 'SELECT id, grp, v FROM {t}', ARRAY['id'], maintain => 'manual')"));
 }
 
 pub fn drop_cache(c: &str) {

@@ -326,6 +326,10 @@ impl Walk {
                                 pg_sys::RELKIND_MATVIEW => return refuse(format!("materialized view {}", relname((*e).relid))),
                                 _ => return refuse(format!("relation {} (not a table)", relname((*e).relid))),
                             }
+                            // writes to an inheritance child do not fire its parent's triggers
+                            if kind == pg_sys::RELKIND_RELATION && (*e).inh && super::rel::has_children((*e).relid) {
+                                return refuse(format!("table {} with inheritance children (read it with ONLY)", relname((*e).relid)));
+                            }
                             let Some(pk) = primary_key((*e).relid) else {
                                 return refuse(format!("table {} without a primary key", relname((*e).relid)));
                             };

@@ -13,6 +13,9 @@ pub mod rel;
 pub use rel::{plan_tables, qualified_name};
 use rel::view_query_text;
 pub mod names;
+mod state;
+pub use state::{catalog_state, CatalogState};
+use state::require_current_catalog;
 #[cfg(any(test, feature = "pg_test"))]
 mod access_tests;
 
@@ -345,46 +348,6 @@ pub fn try_lookup_by_id(id: i64) -> Option<Rc<CacheDef>> {
     })
     .unwrap_or(false);
     exists.then(|| load_def(id))
-}
-
-/// What this database's tablecache catalog is. A database still at version 0.1.0 (the library
-/// was upgraded, the extension not yet: ALTER EXTENSION tablecache UPDATE) has none of the
-/// columns this library reads.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CatalogState {
-    Absent,
-    Old,
-    Current,
-}
-
-pub fn catalog_state() -> CatalogState {
-    unsafe {
-        let ns = pg_sys::get_namespace_oid(c"tablecache".as_ptr(), true);
-        if ns == pg_sys::InvalidOid {
-            return CatalogState::Absent;
-        }
-        let rel = pg_sys::get_relname_relid(c"cache_def".as_ptr(), ns);
-        if rel == pg_sys::InvalidOid {
-            CatalogState::Absent
-        } else if pg_sys::get_attnum(rel, c"view".as_ptr()) == pg_sys::InvalidAttrNumber as i16 {
-            CatalogState::Old
-        } else {
-            CatalogState::Current
-        }
-    }
-}
-
-fn require_current_catalog() {
-    if catalog_state() == CatalogState::Old {
-        pgrx::pg_sys::panic::ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "the tablecache catalog of this database is of version 0.1.0, older than the installed library",
-            pgrx::function_name!(),
-        )
-        .set_hint("Run ALTER EXTENSION tablecache UPDATE in this database.")
-        .report(PgLogLevel::ERROR);
-        unreachable!();
-    }
 }
 
 fn load_def(id: i64) -> Rc<CacheDef> {

@@ -68,3 +68,8 @@ pub unsafe fn plan_tables(plan: pg_sys::SPIPlanPtr) -> Vec<Oid> {
     }
     out
 }
+
+/// Does any table inherit from `rel` (partitions included)?
+pub fn has_children(rel: Oid) -> bool {
+    crate::spi::select_one("SELECT EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) $1)", &[rel.into()]).unwrap_or(true)
+}

@@ -158,6 +158,14 @@ unsafe extern "C-unwind" fn process_utility(
             && matches!((*stmt).type_, NodeTag::T_RenameStmt | NodeTag::T_AlterObjectSchemaStmt | NodeTag::T_AlterTableStmt | NodeTag::T_ViewStmt)
             && pg_sys::IsTransactionState()
             && !crate::guard::in_own_ddl();
+        let base_ddl = !stmt.is_null()
+            && matches!((*stmt).type_, NodeTag::T_TruncateStmt | NodeTag::T_AlterTableStmt | NodeTag::T_CreateStmt)
+            && pg_sys::IsTransactionState()
+            && crate::shmem::is_attached()
+            && has_catalog();
+        if base_ddl {
+            crate::sql::base_ddl::before(stmt);
+        }
         let mut replaced = None;
         if watched && (*stmt).type_ == NodeTag::T_ViewStmt {
             replaced = replaced_view(stmt as *mut pg_sys::ViewStmt);

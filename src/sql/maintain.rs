@@ -11,7 +11,7 @@ use crate::guard::{as_catalog_owner, with_search_path, SAFE_PATH};
 use crate::shmem;
 use crate::store::inval::Inval;
 use crate::xact;
-use crate::{fail, fail_detail};
+use crate::fail;
 use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -76,7 +76,7 @@ pub fn plan(name: &str, view_sql: &str, cols: &[String], pk: &[String]) -> (Vec<
         let q = view_subquery(view_sql);
         let a: Analysis = match analysis::analyze(q) {
             Ok(a) => a,
-            Err(analysis::Refusal(what)) => fail_detail!(
+            Err(analysis::Refusal(what)) => crate::fail_hint!(
                 ERRCODE_FEATURE_NOT_SUPPORTED,
                 "Use maintain => 'manual' and invalidate it yourself (tablecache.invalidate, tablecache.invalidate_trigger).".to_string(),
                 "cache \"{}\" cannot maintain itself: its query uses {}",
@@ -171,7 +171,7 @@ pub fn install(id: i64, name: &str, view: Oid, creator: Oid, planned: &[Planned]
         })
         .unwrap_or(false);
         if !ok {
-            fail_detail!(
+            crate::fail_hint!(
                 ERRCODE_INSUFFICIENT_PRIVILEGE,
                 format!("A self-maintained cache puts a trigger on every table it reads; grant TRIGGER on {} or use maintain => 'manual'.", qualified(t)),
                 "permission denied to maintain cache \"{}\": creating a trigger on table {} needs the TRIGGER privilege",

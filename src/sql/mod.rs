@@ -1,5 +1,6 @@
 //! The SQL surface: every function of API.md, and the catalog and views behind them.
 
+pub mod base_ddl;
 pub mod ddl;
 pub mod define;
 pub mod inval;
