@@ -16,7 +16,7 @@
 
 use crate::shmem;
 pub use crate::store::inval::CacheInfo;
-use crate::store::{self, inval::Inval, staging::Staged, WriterLock};
+use crate::store::{self, inval::Inval, inval::Recorded, staging::Staged, WriterLock};
 use pgrx::pg_sys;
 use pgrx::{register_xact_callback, PgXactCallbackEvent};
 use std::cell::{Cell, RefCell};
@@ -325,13 +325,7 @@ pub fn note_collated(cache_id: i64, indexes: Vec<String>) {
 }
 
 fn pre_commit() {
-    let (invals, caches, created) = LOCAL.with(|l| {
-        let mut l = l.borrow_mut();
-        l.points.clear();
-        l.counts.clear();
-        l.all.clear();
-        (std::mem::take(&mut l.invals), std::mem::take(&mut l.caches), l.created.iter().map(|c| c.cache_id).collect::<Vec<_>>())
-    });
+    let (invals, caches, created) = take_invals();
     if !shmem::is_attached() {
         return;
     }
@@ -346,15 +340,30 @@ fn pre_commit() {
             continue;
         }
         LOCAL.with(|l| l.borrow_mut().recorded.push(i));
-        store::inval::record(i, &[Inval::all()], xid, &|_| false);
+        store::inval::record(i, &[Inval::all()], xid, false, &|_| false);
     }
-    if invals.is_empty() {
-        return;
-    }
+    record_invals(invals, caches, xid, false);
+}
+
+fn take_invals() -> (Vec<LocalInval>, HashMap<i64, CacheInfo>, Vec<i64>) {
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        l.points.clear();
+        l.counts.clear();
+        l.all.clear();
+        (std::mem::take(&mut l.invals), std::mem::take(&mut l.caches), l.created.iter().map(|c| c.cache_id).collect::<Vec<_>>())
+    })
+}
+
+/// Records the transaction's invalidations in each cache's slot (PRE_COMMIT: cannot fail; and
+/// PRE_PREPARE, where failing is still allowed: the PREPARE fails). Returns the first cache
+/// that had no room for a prepared transaction's entry.
+fn record_invals(invals: Vec<LocalInval>, caches: HashMap<i64, CacheInfo>, xid: u32, prepared: bool) -> Option<String> {
     let mut per_cache: HashMap<i64, Vec<Inval>> = HashMap::new();
     for v in invals {
         per_cache.entry(v.cache_id).or_default().push(v.inval);
     }
+    let mut no_room = None;
     for (cache_id, list) in per_cache {
         let info = caches.get(&cache_id).cloned().unwrap_or_default();
         let n = list.len() as u64;
@@ -365,13 +374,21 @@ fn pre_commit() {
         let collated = COLLATED.with(|c| c.borrow().get(&cache_id).cloned().unwrap_or_default());
         let is_collated = |name: &str| collated.iter().any(|c| c == name);
         let list = coalesce(list, shmem::slot::MAX_PENDING / 4, &is_collated);
-        // remembered before recording: the ABORT/COMMIT callback must release what was counted
-        LOCAL.with(|l| l.borrow_mut().recorded.push(i));
-        if !store::inval::record(i, &list, xid, &is_collated) {
-            pgrx::log!("tablecache: cache \"{}\" will re-read its whole window (too many invalidations or no memory to record them)", info.name);
+        match store::inval::record(i, &list, xid, prepared, &is_collated) {
+            Recorded::Each => {}
+            Recorded::Everything => {
+                pgrx::log!("tablecache: cache \"{}\" will re-read its whole window (too many invalidations or no memory to record them)", info.name)
+            }
+            Recorded::NoRoom => {
+                no_room.get_or_insert(info.name.clone());
+                continue;
+            }
         }
+        // the ABORT/COMMIT/PREPARE callback releases what was counted
+        LOCAL.with(|l| l.borrow_mut().recorded.push(i));
         shmem::slot(i).counters.invalidations.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
+    no_room
 }
 
 /// Applies the memory changes of a committed transaction: for each cache the last one counts
@@ -438,15 +455,30 @@ fn end_of_xact(aborted: bool) {
     }
 }
 
+/// A prepared transaction's invalidations are recorded like a committing one's, tied to its
+/// xid: they take effect when COMMIT PREPARED makes it visible (in whichever backend), and
+/// vanish with ROLLBACK PREPARED. What changes a cache's memory itself cannot wait for that.
 fn pre_prepare() {
     let busy = LOCAL.with(|l| {
         let l = l.borrow();
-        !l.invals.is_empty() || !l.created.is_empty() || !l.deferred.is_empty() || !l.dropped_dbs.is_empty() || l.writer
+        !l.created.is_empty() || !l.deferred.is_empty() || !l.dropped_dbs.is_empty() || l.writer
     });
     if busy {
         crate::fail!(
             ERRCODE_FEATURE_NOT_SUPPORTED,
-            "cannot PREPARE a transaction that has invalidated, created, loaded or changed tablecache caches"
+            "cannot PREPARE a transaction that has created, loaded or changed tablecache caches"
+        );
+    }
+    let (invals, caches, _) = take_invals();
+    if invals.is_empty() || !shmem::is_attached() {
+        return;
+    }
+    let xid = u32::from(unsafe { pg_sys::GetTopTransactionIdIfAny() });
+    if let Some(name) = record_invals(invals, caches, xid, true) {
+        crate::fail!(
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            "cannot PREPARE this transaction: cache \"{}\" has no room left for the invalidations of prepared transactions",
+            name
         );
     }
 }

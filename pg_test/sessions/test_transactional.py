@@ -715,6 +715,76 @@ class T2Prepare(unittest.TestCase):
         self.assertEqual(used_bytes(b), used0, "spec 2: PREPARE after load: used_bytes not back")
         self.assertEqual(state(b, c), st0, "spec 2: PREPARE after load: the cache changed")
 
+    # --- a transaction that only invalidated prepares; its invalidations follow it --------
+
+    def auto_cache(self, p):
+        a = self.a
+        query(a, "DROP TABLE IF EXISTS %s_o, %s_c CASCADE" % (p, p))
+        query(a, "CREATE TABLE %s_c (id int PRIMARY KEY, name text NOT NULL)" % p)
+        query(a, "CREATE TABLE %s_o (id int PRIMARY KEY, cid int NOT NULL REFERENCES %s_c, v text NOT NULL)" % (p, p))
+        query(a, "INSERT INTO %s_c SELECT i, 'c' || i FROM generate_series(1, 10) i" % p)
+        query(a, "INSERT INTO %s_o SELECT i, 1 + i %% 10, 'v' || i FROM generate_series(1, 200) i" % p)
+        c = p + "_x"
+        query(a, "SELECT tablecache.create_cache(%s, %s, ARRAY['id'])",
+              (c, "SELECT o.id, o.v, c.name FROM %s_o o JOIN %s_c c ON c.id = o.cid" % (p, p)))
+        query(a, "SELECT tablecache.load(%s)", (c,))
+        return c
+
+    def read(self, conn, c, key):
+        return query(conn, "SELECT v, name FROM tablecache.get(NULL::%s, %%s)" % c, (key,))[0]
+
+    def test_prepared_writes_follow_commit_prepared(self):
+        a, b = self.a, self.b
+        c = self.auto_cache("p2pc")
+        for finish, want in (("COMMIT PREPARED", ("changed", "renamed")), ("ROLLBACK PREPARED", ("v3", "c4"))):
+            query(a, "UPDATE p2pc_o SET v = 'v3' WHERE id = 3; UPDATE p2pc_c SET name = 'c4' WHERE id = 4")
+            self.assertEqual(self.read(b, c, 3), ("v3", "c4"))
+            query(a, "BEGIN")
+            query(a, "UPDATE p2pc_o SET v = 'changed' WHERE id = 3")
+            query(a, "UPDATE p2pc_c SET name = 'renamed' WHERE id = 4")
+            query(a, "PREPARE TRANSACTION 'p2pc'")
+            # while prepared: the old rows, from memory (nobody can see the new ones yet), and
+            # neither an explicit refresh nor a load of another window waits for it
+            hm = hits_misses(b, c)
+            self.assertEqual(self.read(b, c, 3), ("v3", "c4"), "prepared: the cache shows uncommitted rows")
+            self.assertEqual(self.read(b, c, 13), ("v13", "c4"))
+            self.assertEqual(hits_misses(b, c), (hm[0] + 2, hm[1]), "prepared: reads are not hits")
+            query(b, "SET statement_timeout = '5s'")
+            query(b, "SELECT tablecache.refresh(%s)", (c,))
+            query(b, "SELECT tablecache.adjust(%s, 'primary_key', 1, 150)", (c,))
+            query(b, "SELECT tablecache.adjust(%s, 'primary_key', NULL::int, NULL::int)", (c,))
+            query(b, "RESET statement_timeout")
+            self.assertEqual(self.read(b, c, 3), ("v3", "c4"))
+            # finished by another session
+            query(b, "%s 'p2pc'" % finish)
+            self.assertEqual(self.read(b, c, 3), want, "after %s: the cache is stale" % finish)
+            self.assertEqual(self.read(a, c, 13)[1], want[1], "after %s: a row built from the customer is stale" % finish)
+            self.assertEqual(cache_range(b, c, cols="id, v, name"),
+                             query(b, "SELECT o.id, o.v, c.name FROM p2pc_o o JOIN p2pc_c c ON c.id = o.cid ORDER BY 1"),
+                             "after %s: the cache differs from its query" % finish)
+
+    def test_prepared_before_a_restart(self):
+        # what a prepared transaction recorded in memory is gone after a restart; the cache
+        # loaded afterwards still follows its COMMIT PREPARED
+        a = self.a
+        c = self.auto_cache("p2rs")
+        query(a, "BEGIN")
+        query(a, "UPDATE p2rs_c SET name = 'renamed' WHERE id = 4")
+        query(a, "PREPARE TRANSACTION 'p2rs'")
+        self.a.close()
+        self.b.close()
+        self.srv.restart()
+        self.setUp()
+        a, b = self.a, self.b
+        # loaded by autowarm, or now (waiting for autowarm if it is at work)
+        code, msg = err_of(b, "SELECT tablecache.load(%s)", (c,))
+        self.assertIn(code, (None, "55000"), msg)
+        self.assertTrue(scalar(b, "SELECT loaded FROM tablecache.caches WHERE name = %s", (c,)))
+        self.assertEqual(self.read(b, c, 13), ("v13", "c4"))
+        query(a, "COMMIT PREPARED 'p2rs'")
+        self.assertEqual(self.read(b, c, 13), ("v13", "renamed"), "after a restart, COMMIT PREPARED left the cache stale")
+        self.assertEqual(self.read(b, c, 14), ("v14", "c5"))
+
 
 # ------------------------------------------------------------------------------------------
 # 3. a refresh that cannot complete never fails a read

@@ -58,6 +58,10 @@ pub struct PendingEntry {
     /// column (SQL's comparisons would not find its rows), or its index is ordered by a
     /// collation (byte order is not its order).
     pub no_merge: u32,
+    /// Non-zero: recorded by a prepared transaction (PREPARE TRANSACTION), which may stay in
+    /// progress for long and end in another backend, or after a restart: kept apart (never
+    /// merged) and resolved only once its own xid has ended.
+    pub prepared: u32,
     pub index: [u8; NAME_LEN],
     pub lo: KeyRef,
     pub hi: KeyRef,

@@ -67,10 +67,35 @@ fn free_entry_blocks(e: &PendingEntry, out: &mut Vec<Offset>) {
 /// take shared memory that nobody is charged for).
 const MAX_BOUND_BYTES: usize = 2048;
 
+/// How `record` went.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Recorded {
+    /// one entry per invalidation
+    Each,
+    /// the cache re-reads everything (too many, too long, or no memory to keep them)
+    Everything,
+    /// (prepared transactions only) no room for even one entry: nothing recorded
+    NoRoom,
+}
+
 /// Records `invals` of transaction `xid` (0: it has none) in slot `i` (PRE_COMMIT: must not
-/// fail); `collated(index)` says whether an index is ordered by a collation. Returns false when
-/// they could not be kept one by one and the cache fell back to "re-read everything".
-pub fn record(i: usize, invals: &[Inval], xid: u32, collated: &dyn Fn(&str) -> bool) -> bool {
+/// fail); `collated(index)` says whether an index is ordered by a collation. With `prepared`
+/// (PRE_PREPARE), the entries are kept apart and tied to `xid`, and "everything" is one such
+/// entry too: the slot-wide fallback cannot wait for a transaction that may stay prepared.
+pub fn record(i: usize, invals: &[Inval], xid: u32, prepared: bool, collated: &dyn Fn(&str) -> bool) -> Recorded {
+    let everything = [Inval::all()];
+    let r = record_entries(i, invals, xid, prepared, collated);
+    if prepared && r != Recorded::Each {
+        // the entries did not fit: one entry, unbounded, tied to the transaction
+        return match record_entries(i, &everything, xid, true, &|_| false) {
+            Recorded::Each => Recorded::Everything,
+            _ => Recorded::NoRoom,
+        };
+    }
+    r
+}
+
+fn record_entries(i: usize, invals: &[Inval], xid: u32, prepared_xact: bool, collated: &dyn Fn(&str) -> bool) -> Recorded {
     let s = shmem::slot(i);
     // Blocks first, outside the slot lock; on any failure fall back to invalid_all.
     let mut prepared: Vec<PendingEntry> = Vec::with_capacity(invals.len());
@@ -87,6 +112,7 @@ pub fn record(i: usize, invals: &[Inval], xid: u32, collated: &dyn Fn(&str) -> b
                 xid,
                 merged: 0,
                 no_merge: (v.has_nulls() || collated(&v.index)) as u32,
+                prepared: prepared_xact as u32,
                 index: [0; NAME_LEN],
                 lo: lo.flatten().unwrap_or_default(),
                 hi: hi.flatten().unwrap_or_default(),
@@ -101,26 +127,29 @@ pub fn record(i: usize, invals: &[Inval], xid: u32, collated: &dyn Fn(&str) -> b
     }
     // sized before the lock: merging frees at most the blocks of every entry
     let mut garbage = Vec::with_capacity(2 * MAX_PENDING + 2 * prepared.len());
-    let fell_back;
+    let outcome;
     {
         let _g = shmem::lock_slot(i, true);
-        s.committing.fetch_add(1, Ordering::AcqRel);
         if !all && (s.pending_count as usize + prepared.len()) > MAX_PENDING {
             merge_pending(s, &mut garbage);
         }
         if !all && (s.pending_count as usize + prepared.len()) <= MAX_PENDING {
+            s.committing.fetch_add(1, Ordering::AcqRel);
             for mut e in prepared.drain(..) {
                 s.inval_gen += 1;
                 e.gen = s.inval_gen;
                 s.pending[s.pending_count as usize] = e;
                 s.pending_count += 1;
             }
-            fell_back = false;
+            outcome = Recorded::Each;
+        } else if prepared_xact {
+            outcome = if all { Recorded::Everything } else { Recorded::NoRoom };
         } else {
+            s.committing.fetch_add(1, Ordering::AcqRel);
             s.inval_gen += 1;
             s.invalid_all = 1;
             s.invalid_all_gen = s.inval_gen;
-            fell_back = true;
+            outcome = Recorded::Everything;
         }
     }
     for e in &prepared {
@@ -129,7 +158,7 @@ pub fn record(i: usize, invals: &[Inval], xid: u32, collated: &dyn Fn(&str) -> b
     // freed after the slot lock is released (lock 0 is taken after a slot lock, never inside
     // a critical section that must stay short)
     shmem::free_many(garbage);
-    !fell_back
+    outcome
 }
 
 /// Makes room in a full pending list: all entries of one index become one entry from the
@@ -146,7 +175,7 @@ fn merge_pending(s: &mut Slot, garbage: &mut Vec<Offset>) {
     let mut w = 0;
     for r in 0..n {
         let e = s.pending[r];
-        let Some(m) = s.pending[..w].iter_mut().find(|m| m.index == e.index) else {
+        let Some(m) = s.pending[..w].iter_mut().find(|m| e.prepared == 0 && m.prepared == 0 && m.index == e.index) else {
             s.pending[w] = e;
             w += 1;
             continue;
@@ -187,11 +216,55 @@ fn merge_pending(s: &mut Slot, garbage: &mut Vec<Offset>) {
             garbage.push(e.hi.off);
         }
     }
-    for m in &mut s.pending[..w] {
+    for m in s.pending[..w].iter_mut().filter(|m| m.prepared == 0) {
         s.inval_gen += 1;
         m.gen = s.inval_gen;
     }
     s.pending_count = w as u32;
+}
+
+thread_local! {
+    static TWO_PHASE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Transactions prepared before this server started recorded their invalidations in memory
+/// that is gone: each one still prepared counts as "everything" for slot `i`, tied to its
+/// xid, so that COMMIT PREPARED makes the cache re-read what this pass is about to read
+/// without it. (Called by every writer pass before it collects.)
+pub fn note_unknown_prepared(i: usize) {
+    let enabled = TWO_PHASE.with(|t| {
+        *t.get().get_or_insert_with(|| {
+            crate::spi::select_one::<i32>("SELECT pg_catalog.current_setting('max_prepared_transactions')::pg_catalog.int4", &[]).unwrap_or(1) > 0
+        })
+    });
+    if !enabled {
+        return;
+    }
+    let xids: Vec<i64> = crate::spi::select_column(
+        "SELECT transaction::pg_catalog.text::pg_catalog.int8 FROM pg_catalog.pg_prepared_xacts \
+         WHERE prepared OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()",
+        &[],
+    );
+    let s = shmem::slot(i);
+    for x in xids {
+        let xid = x as u32;
+        let known = {
+            let _g = shmem::lock_slot(i, false);
+            s.pending[..s.pending_count as usize].iter().any(|e| e.prepared != 0 && e.xid == xid && e.index[0] == 0)
+        };
+        if known || !in_progress(xid) {
+            continue;
+        }
+        if record(i, &[Inval::all()], xid, true, &|_| false) == Recorded::NoRoom {
+            crate::fail!(
+                ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                "cache \"{}\" has no room left to follow prepared transaction {}",
+                s.name_str(),
+                xid
+            );
+        }
+        committed(i); // no transaction of ours is mid-commit for it
+    }
 }
 
 /// The recording transaction is now visible (or aborted): let refreshes proceed.
@@ -252,7 +325,8 @@ pub fn collect(i: usize, block: bool) -> Collected {
                 wait_quiet |= !quiet;
                 quiet
             } else if e.xid != 0 && in_progress(e.xid) {
-                if !unsafe { pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::TransactionId::from(e.xid)) } {
+                // a prepared transaction may stay so for long: not waited for, it stays pending
+                if e.prepared == 0 && !unsafe { pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::TransactionId::from(e.xid)) } {
                     wait_xid.get_or_insert(e.xid);
                 }
                 false
@@ -282,6 +356,15 @@ pub fn collect(i: usize, block: bool) -> Collected {
         unsafe { pg_sys::ConditionVariableCancelSleep() };
     }
     col
+}
+
+/// Must readers of slot `s` stay away from its memory? Not for an entry whose own transaction
+/// is still in progress: a reader's snapshot, taken before this check, cannot see that
+/// transaction's changes, and the cached rows are what it would read. (This keeps a prepared
+/// transaction from sending every read to the database until COMMIT PREPARED.) Under the slot
+/// lock.
+pub fn blocks_readers(s: &Slot) -> bool {
+    s.invalid_all != 0 || s.pending[..s.pending_count as usize].iter().any(|e| e.merged != 0 || e.xid == 0 || !in_progress(e.xid))
 }
 
 /// The "re-read everything" generation, if set, and every pending entry. Under the slot lock.

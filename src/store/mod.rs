@@ -305,7 +305,7 @@ pub fn read(def: &CacheDef, cx: ReadCtx) -> Option<ReadGuard> {
         if !slot_is(s, def) || s.state != SlotState::Loaded || s.def_version != def.fingerprint {
             return None;
         }
-        if !s.has_pending() {
+        if !s.has_pending() || !inval::blocks_readers(s) {
             return Some(ReadGuard { _lock: lock, slot: s });
         }
         drop(lock);
