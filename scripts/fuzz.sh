@@ -16,7 +16,7 @@
 # Environment: FUZZ_TOOLCHAIN (nightly|stable|...), FUZZ_SANITIZER
 # (address|none|...), FUZZ_WORK (default /tmp/tablecache-fuzz).
 #
-# Targets: keys_order numeric_parse alloc_ops index_merge interval_ops
+# Targets: keys_order numeric_parse alloc_ops index_merge interval_ops walrec_decode
 # (sources in core/fuzz/fuzz_targets/).
 #
 # For each target: the committed inputs in core/fuzz/regressions/<target>/
@@ -45,7 +45,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
-ALL_TARGETS=(keys_order numeric_parse alloc_ops index_merge interval_ops)
+ALL_TARGETS=(keys_order numeric_parse alloc_ops index_merge interval_ops walrec_decode)
 WORK="${FUZZ_WORK:-/tmp/tablecache-fuzz}"
 
 seconds=60

@@ -7,6 +7,7 @@
 //!   with `memcmp` in PostgreSQL's btree order.
 //! * [`index`]: sorted arrays of row offsets (search, range, merge).
 //! * [`interval`]: coverage sets of half-open key intervals (what is loaded).
+//! * [`walrec`]: the WAL records that carry invalidations to hot standbys.
 //!
 //! It deliberately has no PostgreSQL dependency: the shared-memory store and
 //! the key encoding are the parts where a bug corrupts data silently, so they
@@ -16,3 +17,4 @@ pub mod alloc;
 pub mod keys;
 pub mod index;
 pub mod interval;
+pub mod walrec;
