@@ -1,4 +1,4 @@
--- tablecache benchmark schema (see /BENCHMARK.md). Drops and recreates the
+-- tablecache benchmark schema (see bench/SPEC.md). Drops and recreates the
 -- five tables; indexes and foreign keys are added by generate.sql after the
 -- bulk load.
 SET client_min_messages = warning;

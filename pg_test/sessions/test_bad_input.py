@@ -1,6 +1,6 @@
 """Hostile and malformed calls of every tablecache function.
 
-Each bad call must fail with an ERROR of a fitting SQLSTATE (API.md, Errors), leave the
+Each bad call must fail with an ERROR of a fitting SQLSTATE (docs/reference.md §15), leave the
 backend alive (the same connection answers `SELECT 1`) and change no cache and no shared
 memory (`tablecache.caches` and `tablecache.memory` are identical before and after).
 

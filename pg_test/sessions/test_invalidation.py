@@ -1,5 +1,5 @@
-"""Invalidation across real concurrent sessions (API.md: Consistency, Invalidation;
-ORIGIN.md items 4-7).
+"""Invalidation across real concurrent sessions (docs/reference.md §3, Invalidation and Moving
+the window; §5.4; §9).
 
 Session A writes (through tables with tablecache.invalidate_trigger), session B reads
 through the cache. Events are ordered only by waiting for statements to return: "B
@@ -158,8 +158,9 @@ class UncommittedAndRollback(SessionsCase):
 
 
 class NoInvalidationNoChange(SessionsCase):
-    """ORIGIN 4: without an invalidation a committed change is not seen (the reads of the other
-    tests really come from the cache); with one it is; a later change without one is not."""
+    """docs/reference.md §3: without an invalidation a committed change is not seen (the reads
+    of the other tests really come from the cache); with one it is; a later change without one
+    is not."""
     caches = ("ni_c",)
     tables = ("ni_t",)
 
@@ -407,8 +408,9 @@ class Moves(SessionsCase):
 
 
 class AdjustAfterInvalidation(SessionsCase):
-    """ORIGIN 6: pending invalidations are applied before a window adjustment: a row changed
-    (and committed) in A that stays in the window is not served stale after B adjusts."""
+    """docs/reference.md §5.2: pending invalidations are applied before a window adjustment: a
+    row changed (and committed) in A that stays in the window is not served stale after B
+    adjusts."""
     caches = ("aj_c",)
     tables = ("aj_t",)
 
@@ -673,7 +675,7 @@ class OtherRoleWrites(SessionsCase):
         self.assertEqual(self.v(b, "ro_c", 4), "old4")
 
     def test_non_owner_reads_its_write_and_may_not_invalidate(self):
-        """API.md Access control: a role with SELECT on the base tables reads through the cache
+        """docs/reference.md §10: a role with SELECT on the base tables reads through the cache
         (and, in its open transaction, sees its own write); only the owner calls invalidate."""
         w, b = self.w, self.b
         self.assertEqual(self.v(w, "ro_c", 2), "old2")

@@ -1,4 +1,4 @@
-"""Concurrent writers and readers over one cached table (API.md: Consistency, Invalidation).
+"""Concurrent writers and readers over one cached table (docs/reference.md §9, §5.4).
 
 Writers bump `version` of random rows (row trigger invalidating the primary key) and
 commit, or roll back about one transaction in five; every update also writes a tag

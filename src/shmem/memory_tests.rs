@@ -51,8 +51,8 @@ mod tests {
         assert_eq!(used_bytes(), start, "after drop_cache");
     }
 
-    /// A load larger than the region fails with SQLSTATE 53200 (API.md: "53200 region full"),
-    /// gives back what it staged and leaves the cache unloaded.
+    /// A load larger than the region fails with SQLSTATE 53200 (docs/reference.md §13: the
+    /// region is full), gives back what it staged and leaves the cache unloaded.
     #[pg_test]
     fn memory_region_full_leaves_nothing_behind() {
         begin_alone();
@@ -80,7 +80,7 @@ mod tests {
         assert_eq!(used_bytes(), start);
     }
 
-    /// API.md names 53200 (out of memory) for a full region.
+    /// docs/reference.md (§13, §15) names 53200 (out of memory) for a full region.
     #[pg_test]
     fn memory_region_full_is_53200() {
         begin_alone();
@@ -95,7 +95,8 @@ mod tests {
     }
 
     /// A cache created and loaded in a subtransaction that rolls back no longer exists; the
-    /// memory its rows held must be given back (API.md: no bad call leaks shared memory).
+    /// memory its rows held must be given back (docs/reference.md §5.2: an error frees
+    /// everything it had allocated).
     #[pg_test]
     fn memory_aborted_create_and_load_gives_memory_back() {
         begin_alone();

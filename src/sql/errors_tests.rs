@@ -244,8 +244,8 @@ mod tests {
         drop_cache("err9_d");
     }
 
-    /// ORIGIN 9: invalid arguments raise errors before anything changes — the window, the rows,
-    /// the statistics and the region's memory are as they were.
+    /// Invalid arguments raise errors before anything changes (docs/reference.md §15) — the
+    /// window, the rows, the statistics and the region's memory are as they were.
     #[pg_test]
     fn errors_change_nothing_window_rows_or_memory() {
         begin_alone();

@@ -1,4 +1,4 @@
-//! The SQL surface: every function of API.md, and the catalog and views behind them.
+//! The SQL surface: every function of docs/reference.md, and the catalog and views behind them.
 
 pub mod base_ddl;
 pub mod ddl;

@@ -9,10 +9,11 @@ mod tests {
     use pgrx::prelude::*;
 
     // =========================================================================================
-    // Reads: hits served from memory, misses answered by the database (ORIGIN 1, 2, 3)
+    // Reads: hits served from memory, misses answered by the database (docs/reference.md §3)
     // =========================================================================================
 
-    /// ORIGIN 1: covered reads are hits, including a covered key or range that has no rows.
+    /// Covered reads are hits (docs/reference.md §3, Hits), including a covered key or range
+    /// that has no rows.
     #[pg_test]
     fn reads_covered_are_hits_even_when_empty() {
         begin();
@@ -48,8 +49,8 @@ mod tests {
         drop_cache("rd1_c");
     }
 
-    /// ORIGIN 2: reads not covered, even by one key, are misses with the query's answer, and
-    /// that answer is not written into the cache.
+    /// Reads not covered (docs/reference.md §3, Transparent misses), even by one key, are
+    /// misses with the query's answer, and that answer is not written into the cache.
     #[pg_test]
     fn reads_outside_window_by_one_key_fall_through() {
         begin();
@@ -88,8 +89,9 @@ mod tests {
         drop_cache("rd2_c");
     }
 
-    /// ORIGIN 3: reading an unloaded cache is answered by the database; adjusting an unloaded
-    /// cache loads it; loading a loaded one is an error; unload goes back to the database.
+    /// Reading an unloaded cache is answered by the database (docs/reference.md §3, §5.2);
+    /// adjusting an unloaded cache loads it; loading a loaded one is an error; unload goes back
+    /// to the database.
     #[pg_test]
     fn reads_unloaded_cache_and_unload() {
         begin();
@@ -137,7 +139,7 @@ mod tests {
         run("UPDATE rd4_t SET v = 'changed' WHERE id = 10");
         assert_miss("rd4_c", || same("SELECT (tablecache.get(NULL::rd4_c, 10)).v", "SELECT 'changed'"));
         run("SET LOCAL tablecache.enabled = on");
-        // without an invalidation the cache still holds what it loaded (ORIGIN 4, first half)
+        // without an invalidation the cache still holds what it loaded (docs/reference.md §3)
         assert_hit("rd4_c", || same("SELECT (tablecache.get(NULL::rd4_c, 10)).v", "SELECT 'v10'"));
         drop_cache("rd4_c");
     }

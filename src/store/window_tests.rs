@@ -9,7 +9,7 @@ mod tests {
     use pgrx::prelude::*;
 
     // =========================================================================================
-    // Moving the window: adjust (ORIGIN 6)
+    // Moving the window: adjust (docs/reference.md §3, §5.2)
     // =========================================================================================
 
     #[pg_test]
@@ -137,7 +137,7 @@ mod tests {
     }
 
     // =========================================================================================
-    // Secondary and multi-column indexes: coverage rules (ORIGIN 8), prefix bounds
+    // Secondary and multi-column indexes: coverage rules (docs/reference.md §5.3), prefix bounds
     // =========================================================================================
 
     #[pg_test]
