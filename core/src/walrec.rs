@@ -9,11 +9,12 @@
 //!
 //! ```text
 //! u8 version (1) | u8 kind
-//! kind 1, invalidations: u32 db | u32 xid | u8 flags (1: prepared) | u16 caches | cache*
-//!   cache: i64 id | u8 flags (1: everything) | u16 invals | inval*
+//! kind 1, invalidations: u32 db | u32 xid | u8 flags (1: prepared, 2: all caches dropped) | u16 caches | cache*
+//!   cache: i64 id | u8 flags (1: everything, 2: dropped) | u16 invals | inval*
 //!   inval: u8 flags (1: lo, 2: hi, 4: hi inclusive, 8: no merge) | u8 len, index name | [lo] | [hi]
 //!   bound: u16 len, key | u8 values | value*     value: u32 type | u8 present | [u32 len, image]
 //! kind 2, heartbeat: i64 lifetime | i64 now | u16 n | u32 xid * n
+//! kind 3, stopped: i64 now
 //! ```
 
 /// An index name is at most this long (PostgreSQL's NAMEDATALEN - 1).
@@ -21,6 +22,7 @@ pub const MAX_NAME: usize = 63;
 pub const VERSION: u8 = 1;
 pub const KIND_INVALIDATIONS: u8 = 1;
 pub const KIND_HEARTBEAT: u8 = 2;
+pub const KIND_STOPPED: u8 = 3;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalValue {
@@ -48,17 +50,22 @@ pub struct WalCache {
     pub cache_id: i64,
     /// every row of the cache (then `invals` is empty)
     pub everything: bool,
+    /// the cache was dropped (its memory can go)
+    pub dropped: bool,
     pub invals: Vec<WalInval>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WalRecord {
     /// What one transaction invalidated, written before its commit (or prepare) record.
-    Invalidations { db: u32, xid: u32, prepared: bool, caches: Vec<WalCache> },
+    /// `all_dropped`: the extension was dropped in `db`, with every cache.
+    Invalidations { db: u32, xid: u32, prepared: bool, all_dropped: bool, caches: Vec<WalCache> },
     /// The primary sends: since it started (`lifetime`, its start time), every transaction's
     /// invalidations have been written. `unknown_prepared`: transactions prepared before it
     /// started, whose invalidations were never written.
     Heartbeat { lifetime: i64, now: i64, unknown_prepared: Vec<u32> },
+    /// The primary was started with sending off, after a lifetime with it on.
+    Stopped { now: i64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +99,7 @@ pub fn encodable(r: &WalRecord) -> bool {
                 })
         }
         WalRecord::Heartbeat { unknown_prepared, .. } => unknown_prepared.len() <= u16::MAX as usize,
+        WalRecord::Stopped { .. } => true,
     }
 }
 
@@ -118,15 +126,15 @@ pub fn encode(r: &WalRecord) -> Vec<u8> {
     assert!(encodable(r), "record not encodable");
     let mut out = vec![VERSION];
     match r {
-        WalRecord::Invalidations { db, xid, prepared, caches } => {
+        WalRecord::Invalidations { db, xid, prepared, all_dropped, caches } => {
             out.push(KIND_INVALIDATIONS);
             out.extend_from_slice(&db.to_le_bytes());
             out.extend_from_slice(&xid.to_le_bytes());
-            out.push(*prepared as u8);
+            out.push(*prepared as u8 | (*all_dropped as u8) << 1);
             out.extend_from_slice(&(caches.len() as u16).to_le_bytes());
             for c in caches {
                 out.extend_from_slice(&c.cache_id.to_le_bytes());
-                out.push(c.everything as u8);
+                out.push(c.everything as u8 | (c.dropped as u8) << 1);
                 let invals: &[WalInval] = if c.everything { &[] } else { &c.invals };
                 out.extend_from_slice(&(invals.len() as u16).to_le_bytes());
                 for v in invals {
@@ -139,6 +147,10 @@ pub fn encode(r: &WalRecord) -> Vec<u8> {
                     }
                 }
             }
+        }
+        WalRecord::Stopped { now } => {
+            out.push(KIND_STOPPED);
+            out.extend_from_slice(&now.to_le_bytes());
         }
         WalRecord::Heartbeat { lifetime, now, unknown_prepared } => {
             out.push(KIND_HEARTBEAT);
@@ -220,21 +232,21 @@ pub fn decode(bytes: &[u8]) -> Result<WalRecord, DecodeError> {
         KIND_INVALIDATIONS => {
             let db = r.u32()?;
             let xid = r.u32()?;
-            let prepared = match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(DecodeError::Flags),
-            };
+            let flags = r.u8()?;
+            if flags & !3 != 0 {
+                return Err(DecodeError::Flags);
+            }
+            let (prepared, all_dropped) = (flags & 1 != 0, flags & 2 != 0);
             let n = r.u16()? as usize;
             let n = r.count(n, 11)?;
             let mut caches = Vec::with_capacity(n);
             for _ in 0..n {
                 let cache_id = r.i64()?;
-                let everything = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(DecodeError::Flags),
-                };
+                let cflags = r.u8()?;
+                if cflags & !3 != 0 {
+                    return Err(DecodeError::Flags);
+                }
+                let (everything, dropped) = (cflags & 1 != 0, cflags & 2 != 0);
                 let m = r.u16()? as usize;
                 if everything && m != 0 {
                     return Err(DecodeError::Flags);
@@ -255,9 +267,9 @@ pub fn decode(bytes: &[u8]) -> Result<WalRecord, DecodeError> {
                     let hi = if flags & 2 != 0 { Some(r.bound()?) } else { None };
                     invals.push(WalInval { index, lo, hi, hi_inclusive: flags & 4 != 0, no_merge: flags & 8 != 0 });
                 }
-                caches.push(WalCache { cache_id, everything, invals });
+                caches.push(WalCache { cache_id, everything, dropped, invals });
             }
-            WalRecord::Invalidations { db, xid, prepared, caches }
+            WalRecord::Invalidations { db, xid, prepared, all_dropped, caches }
         }
         KIND_HEARTBEAT => {
             let lifetime = r.i64()?;
@@ -270,6 +282,7 @@ pub fn decode(bytes: &[u8]) -> Result<WalRecord, DecodeError> {
             }
             WalRecord::Heartbeat { lifetime, now, unknown_prepared }
         }
+        KIND_STOPPED => WalRecord::Stopped { now: r.i64()? },
         k => return Err(DecodeError::Kind(k)),
     };
     if !r.b.is_empty() {
@@ -281,13 +294,22 @@ pub fn decode(bytes: &[u8]) -> Result<WalRecord, DecodeError> {
 /// A short description for pg_waldump and error messages (`rm_desc`).
 pub fn describe(bytes: &[u8]) -> String {
     match decode(bytes) {
-        Ok(WalRecord::Invalidations { db, xid, prepared, caches }) => {
+        Ok(WalRecord::Invalidations { db, xid, prepared, all_dropped, caches }) => {
             let parts: Vec<String> = caches
                 .iter()
-                .map(|c| if c.everything { format!("{}: everything", c.cache_id) } else { format!("{}: {} key ranges", c.cache_id, c.invals.len()) })
+                .map(|c| {
+                    let what = if c.everything { "everything".to_string() } else { format!("{} key ranges", c.invals.len()) };
+                    format!("{}: {what}{}", c.cache_id, if c.dropped { ", dropped" } else { "" })
+                })
                 .collect();
-            format!("db {db} xid {xid}{} caches [{}]", if prepared { " prepared" } else { "" }, parts.join(", "))
+            format!(
+                "db {db} xid {xid}{}{} caches [{}]",
+                if prepared { " prepared" } else { "" },
+                if all_dropped { " all dropped" } else { "" },
+                parts.join(", ")
+            )
         }
+        Ok(WalRecord::Stopped { now }) => format!("sending stopped at {now}"),
         Ok(WalRecord::Heartbeat { lifetime, now, unknown_prepared }) => {
             format!("sending since {lifetime} at {now}, {} prepared before", unknown_prepared.len())
         }
@@ -311,9 +333,11 @@ mod tests {
             db: 5,
             xid: 7,
             prepared: false,
+            all_dropped: false,
             caches: vec![WalCache {
                 cache_id: 9,
                 everything: false,
+                dropped: true,
                 invals: vec![WalInval {
                     index: b"primary_key".to_vec(),
                     lo: Some(WalBound { key: vec![1, 2], values: vec![WalValue { typid: 23, image: Some(vec![1, 0, 0, 0]) }] }),

@@ -19,11 +19,12 @@ fn inval() -> impl Strategy<Value = WalInval> {
 }
 
 fn record() -> impl Strategy<Value = WalRecord> {
-    let cache = (any::<i64>(), any::<bool>(), prop::collection::vec(inval(), 0..5))
-        .prop_map(|(cache_id, everything, invals)| WalCache { cache_id, everything, invals: if everything { vec![] } else { invals } });
+    let cache = (any::<i64>(), any::<bool>(), any::<bool>(), prop::collection::vec(inval(), 0..5))
+        .prop_map(|(cache_id, everything, dropped, invals)| WalCache { cache_id, everything, dropped, invals: if everything { vec![] } else { invals } });
     prop_oneof![
-        (any::<u32>(), any::<u32>(), any::<bool>(), prop::collection::vec(cache, 0..4))
-            .prop_map(|(db, xid, prepared, caches)| WalRecord::Invalidations { db, xid, prepared, caches }),
+        (any::<u32>(), any::<u32>(), any::<bool>(), any::<bool>(), prop::collection::vec(cache, 0..4))
+            .prop_map(|(db, xid, prepared, all_dropped, caches)| WalRecord::Invalidations { db, xid, prepared, all_dropped, caches }),
+        any::<i64>().prop_map(|now| WalRecord::Stopped { now }),
         (any::<i64>(), any::<i64>(), prop::collection::vec(any::<u32>(), 0..6))
             .prop_map(|(lifetime, now, unknown_prepared)| WalRecord::Heartbeat { lifetime, now, unknown_prepared }),
     ]
