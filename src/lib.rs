@@ -31,6 +31,7 @@ pub extern "C-unwind" fn _PG_init() {
     // Without shared_preload_libraries there is no region: every function then says so clearly.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         guc::init_preloaded();
+        guc::init_standby();
         guc::init_workers();
         shmem::install_hooks();
         xact::install_hooks();

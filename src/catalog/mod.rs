@@ -378,12 +378,12 @@ fn load_def(id: i64) -> Rc<CacheDef> {
         })
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not read the definition of cache {}: {}", id, e))
     });
-    type Lin = (i32, Oid, Vec<String>, Vec<String>, String, String);
+    type Lin = (i32, Oid, Vec<String>, Vec<String>, String, String, Vec<String>);
     let lineage_rows: Vec<Lin> = as_catalog_owner(|| {
         Spi::connect(|c| {
             let mut out = Vec::new();
             for row in c.select(
-                "SELECT instance, base_table::pg_catalog.oid, key_columns, read_columns, how, target FROM tablecache.lineage_def \
+                "SELECT instance, base_table::pg_catalog.oid, key_columns, read_columns, how, target, target_columns FROM tablecache.lineage_def \
                  WHERE cache_id OPERATOR(pg_catalog.=) $1 ORDER BY instance",
                 None,
                 &[id.into()],
@@ -395,6 +395,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
                     row.get::<Vec<String>>(4)?.unwrap_or_default(),
                     row.get::<String>(5)?.unwrap_or_default(),
                     row.get::<String>(6)?.unwrap_or_default(),
+                    row.get::<Vec<String>>(7)?.unwrap_or_default(),
                 ));
             }
             Ok::<_, pgrx::spi::Error>(out)
@@ -523,15 +524,16 @@ fn load_def(id: i64) -> Rc<CacheDef> {
     for (iname, cols) in specs {
         def.indexes.push(build_index(&def, &iname, &cols));
     }
-    for (k, relid, key_columns, read_columns, how, target) in lineage_rows {
+    for (_, relid, key_columns, read_columns, how, target, target_columns) in lineage_rows {
         let how = match how.as_str() {
             "reread" => analysis::How::Reread,
             "index" => analysis::How::Output(Vec::new()),
+            "partner" => analysis::How::Partner(0, Vec::new()),
+            "everything" => analysis::How::Everything,
             _ => analysis::How::Hidden,
         };
         if how == analysis::How::Reread {
-            let cols: Vec<String> = key_columns.iter().map(|c| hidden_name(k as usize, c)).collect();
-            let ix = build_index(&def, &target, &cols);
+            let ix = build_index(&def, &target, &target_columns);
             def.reread.push(ix);
         }
         def.instances.push(InstanceDef { relid, key_columns, read_columns, how, target });
@@ -548,8 +550,9 @@ fn load_def(id: i64) -> Rc<CacheDef> {
 }
 
 /// The lineage view's hidden column holding key column `col` of base table instance `k`.
-pub fn hidden_name(k: usize, col: &str) -> String {
-    format!("tc_l{k}_{col}")
+/// (By position: a column's name can be as long as an identifier, and can be renamed.)
+pub fn hidden_name(k: usize, i: usize) -> String {
+    format!("tc_l{k}_{i}")
 }
 
 /// Names that tablecache keeps for its own indexes (hidden from `tablecache.caches`).

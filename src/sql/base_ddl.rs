@@ -65,10 +65,80 @@ fn refuse_child(parent: pg_sys::Oid) {
     }
 }
 
+/// What to do once the statement ran.
+pub enum After {
+    /// a column of `rel` was renamed from `.1` to `.2`: the lineage names it anew
+    RenamedColumn(pg_sys::Oid, String, String),
+}
+
+fn refuse_trigger_change(rel: pg_sys::Oid, id: i64) {
+    let name = crate::catalog::try_lookup_by_id(id).map(|d| d.name.clone()).unwrap_or_default();
+    crate::fail_hint!(
+        ERRCODE_FEATURE_NOT_SUPPORTED,
+        "Enable or disable other triggers by name, or drop the cache first.",
+        "cannot enable or disable the triggers of cache \"{}\" on table {}: the cache would no longer follow its changes",
+        name,
+        crate::catalog::rel::qualified_name(rel)
+    );
+}
+
+/// The foreign key `conname` of `rel`, if some cache relies on it: (the cache's id).
+fn foreign_key_relied_on(rel: pg_sys::Oid, conname: &str) -> Option<i64> {
+    let referenced: Option<pg_sys::Oid> = crate::spi::select_one(
+        "SELECT confrelid FROM pg_catalog.pg_constraint WHERE conrelid OPERATOR(pg_catalog.=) $1 AND conname OPERATOR(pg_catalog.=) $2 \
+           AND contype OPERATOR(pg_catalog.=) 'f'",
+        &[rel.into(), conname.into()],
+    );
+    let referenced = referenced?;
+    as_catalog_owner(|| {
+        crate::spi::select_one(
+            "SELECT r.cache_id FROM tablecache.lineage_def r JOIN tablecache.lineage_def f ON f.cache_id OPERATOR(pg_catalog.=) r.cache_id \
+              WHERE r.how OPERATOR(pg_catalog.=) 'reread' AND r.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $2 \
+                AND f.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $1 LIMIT 1",
+            &[rel.into(), referenced.into()],
+        )
+    })
+}
+
+/// Runs after the statement `before` returned `a` for.
+pub fn after(a: After) {
+    match a {
+        After::RenamedColumn(rel, old, new) => {
+            let n: Option<i64> = as_catalog_owner(|| {
+                crate::spi::select_one(
+                    "WITH RECURSIVE down (rel) AS (SELECT $1::pg_catalog.oid UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i \
+                         JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.rel), \
+                     u AS (UPDATE tablecache.lineage_def SET key_columns = pg_catalog.array_replace(key_columns, $2, $3), \
+                              read_columns = pg_catalog.array_replace(read_columns, $2, $3) \
+                            WHERE base_table::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (SELECT rel FROM down) RETURNING 1) \
+                     SELECT pg_catalog.count(*) FROM u",
+                    &[rel.into(), old.into(), new.into()],
+                )
+            });
+            if n.unwrap_or(0) > 0 {
+                crate::sql::define::definitions_changed();
+            }
+        }
+    }
+}
+
 /// Called before a utility statement runs (in a database whose catalog is current).
-pub unsafe fn before(stmt: *mut pg_sys::Node) {
+pub unsafe fn before(stmt: *mut pg_sys::Node) -> Option<After> {
     unsafe {
+        if crate::guard::in_own_ddl() {
+            return None;
+        }
         match (*stmt).type_ {
+            NodeTag::T_RenameStmt => {
+                let s = stmt as *mut pg_sys::RenameStmt;
+                if (*s).renameType == pg_sys::ObjectType::OBJECT_COLUMN && !(*s).relation.is_null() && !(*s).subname.is_null() && !(*s).newname.is_null() {
+                    // (the lineage of the table or, the rename recursing, of its partitions)
+                    let rel = rel_of((*s).relation);
+                    let old = std::ffi::CStr::from_ptr((*s).subname).to_string_lossy().into_owned();
+                    let new = std::ffi::CStr::from_ptr((*s).newname).to_string_lossy().into_owned();
+                    return Some(After::RenamedColumn(rel, old, new));
+                }
+            }
             NodeTag::T_TruncateStmt => {
                 let s = stmt as *mut pg_sys::TruncateStmt;
                 // the truncated table's own trigger covers it; its ancestors have none that fires
@@ -86,6 +156,40 @@ pub unsafe fn before(stmt: *mut pg_sys::Node) {
                             invalidate_all(&caches_reading(&[rel_of((*s).relation)], false));
                         }
                         pg_sys::AlterTableType::AT_AddInherit => refuse_child(rel_of((*c).def as *mut pg_sys::RangeVar)),
+                        pg_sys::AlterTableType::AT_DropConstraint if !(*c).name.is_null() => {
+                            let rel = rel_of((*s).relation);
+                            let con = std::ffi::CStr::from_ptr((*c).name).to_string_lossy().into_owned();
+                            if let Some(id) = foreign_key_relied_on(rel, &con) {
+                                let name = crate::catalog::try_lookup_by_id(id).map(|d| d.name.clone()).unwrap_or_default();
+                                crate::fail_hint!(
+                                    ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+                                    "Drop the cache first, or create it again afterwards.",
+                                    "cannot drop constraint {} on table {}: cache \"{}\" relies on this foreign key to follow its tables",
+                                    con,
+                                    crate::catalog::rel::qualified_name(rel),
+                                    name
+                                );
+                            }
+                        }
+                        pg_sys::AlterTableType::AT_EnableTrig
+                        | pg_sys::AlterTableType::AT_EnableAlwaysTrig
+                        | pg_sys::AlterTableType::AT_EnableReplicaTrig
+                        | pg_sys::AlterTableType::AT_DisableTrig => {
+                            let rel = rel_of((*s).relation);
+                            let tg = if (*c).name.is_null() { String::new() } else { std::ffi::CStr::from_ptr((*c).name).to_string_lossy().into_owned() };
+                            if let Some(id) = caches_reading(&[rel], false).into_iter().find(|id| tg == format!("tablecache_{id}") || tg == format!("tablecache_{id}_truncate")) {
+                                refuse_trigger_change(rel, id);
+                            }
+                        }
+                        pg_sys::AlterTableType::AT_EnableTrigAll
+                        | pg_sys::AlterTableType::AT_DisableTrigAll
+                        | pg_sys::AlterTableType::AT_EnableTrigUser
+                        | pg_sys::AlterTableType::AT_DisableTrigUser => {
+                            let rel = rel_of((*s).relation);
+                            if let Some(&id) = caches_reading(&[rel], false).first() {
+                                refuse_trigger_change(rel, id);
+                            }
+                        }
                         pg_sys::AlterTableType::AT_DropInherit => {
                             invalidate_all(&caches_reading(&[rel_of((*c).def as *mut pg_sys::RangeVar)], false));
                         }
@@ -104,5 +208,6 @@ pub unsafe fn before(stmt: *mut pg_sys::Node) {
             }
             _ => {}
         }
+        None
     }
 }

@@ -135,8 +135,46 @@ unsafe fn replaced_view(s: *mut pg_sys::ViewStmt) -> Option<String> {
         }
         let name = cache_of_view(rel_of((*s).view))?;
         let def = crate::catalog::try_lookup_by_name(&name)?;
+        if def.maintain == "auto" {
+            crate::fail_hint!(
+                ERRCODE_FEATURE_NOT_SUPPORTED,
+                "Drop the cache (tablecache.drop_cache) and create it again with the new query.",
+                "cannot replace the query of cache \"{}\": it maintains itself from the tables of its query",
+                name
+            );
+        }
         crate::xact::add(def.id, &crate::sql::inval::info(&def), crate::store::inval::Inval::all());
         Some(name)
+    }
+}
+
+/// ALTER VIEW/TABLE ... OWNER TO on a cache's view: the view, if any.
+unsafe fn new_owner_of_cache_view(stmt: *mut pg_sys::Node) -> Option<pg_sys::Oid> {
+    unsafe {
+        if (*stmt).type_ != NodeTag::T_AlterTableStmt {
+            return None;
+        }
+        let s = stmt as *mut pg_sys::AlterTableStmt;
+        let cmds = (*s).cmds;
+        let n = if cmds.is_null() { 0 } else { (*cmds).length as usize };
+        let owner = (0..n).any(|i| (*((*(*cmds).elements.add(i)).ptr_value as *mut pg_sys::AlterTableCmd)).subtype == pg_sys::AlterTableType::AT_ChangeOwner);
+        let rel = rel_of((*s).relation);
+        (owner && cache_of_view(rel).is_some()).then_some(rel)
+    }
+}
+
+/// The lineage view of an `auto` cache belongs to the cache's owner, like its view: queries
+/// run as the owner read both.
+fn lineage_follows_owner(view: pg_sys::Oid) {
+    let lineage: Option<pg_sys::Oid> = as_catalog_owner(|| {
+        crate::spi::select_one("SELECT lineage::pg_catalog.oid FROM tablecache.cache_def WHERE view::pg_catalog.oid OPERATOR(pg_catalog.=) $1", &[view.into()])
+    });
+    if let Some(l) = lineage {
+        let owner = crate::guard::rel_owner(view);
+        let sql = format!("ALTER VIEW {} OWNER TO {}", crate::catalog::rel::qualified_name(l), crate::catalog::names::quote_ident(&crate::keys::role_name(owner)));
+        crate::guard::own_ddl(|| pgrx::spi::Spi::run(&sql)).unwrap_or_else(|e| {
+            crate::fail!(ERRCODE_INTERNAL_ERROR, "could not give the lineage view of the cache to its new owner: {}", e)
+        });
     }
 }
 
@@ -163,9 +201,8 @@ unsafe extern "C-unwind" fn process_utility(
             && pg_sys::IsTransactionState()
             && crate::shmem::is_attached()
             && has_catalog();
-        if base_ddl {
-            crate::sql::base_ddl::before(stmt);
-        }
+        let base_after = if base_ddl { crate::sql::base_ddl::before(stmt) } else { None };
+        let owner_of = if watched { new_owner_of_cache_view(stmt) } else { None };
         let mut replaced = None;
         if watched && (*stmt).type_ == NodeTag::T_ViewStmt {
             replaced = replaced_view(stmt as *mut pg_sys::ViewStmt);
@@ -185,6 +222,12 @@ unsafe extern "C-unwind" fn process_utility(
         }
         if let Some(name) = replaced {
             crate::sql::define::view_replaced(&name);
+        }
+        if let Some(a) = base_after {
+            crate::sql::base_ddl::after(a);
+        }
+        if let Some(view) = owner_of {
+            lineage_follows_owner(view);
         }
     }
 }

@@ -235,12 +235,23 @@ fn create_cache_v2(
     let auto = (maintain == "auto").then(|| {
         let names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
         let (planned, lineage_sql) = crate::sql::maintain::plan(&name, &qualified, &names, &pk);
-        for p in &planned {
-            for k in &p.key_columns {
-                if names.contains(&catalog::hidden_name(p.k, k)) {
-                    fail!(ERRCODE_DUPLICATE_COLUMN, "cache \"{}\": output column \"{}\" is a name self-maintenance needs", name, catalog::hidden_name(p.k, k));
+        for p in planned.iter().filter(|p| matches!(p.how, crate::catalog::analysis::How::Reread | crate::catalog::analysis::How::Hidden)) {
+            for i in 0..p.key_columns.len() {
+                let h = catalog::hidden_name(p.k, i);
+                if names.contains(&h) {
+                    fail!(ERRCODE_DUPLICATE_COLUMN, "cache \"{}\": output column \"{}\" is a name self-maintenance needs", name, h);
                 }
             }
+        }
+        let internal = planned.iter().filter(|p| p.internal.is_some()).count();
+        if 1 + internal > shmem::MAX_INDEXES {
+            fail!(
+                ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                "cache \"{}\" would need {} internal indexes to maintain itself; a cache has at most {} indexes",
+                name,
+                internal,
+                shmem::MAX_INDEXES
+            );
         }
         (planned, lineage_sql)
     });

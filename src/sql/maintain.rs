@@ -85,12 +85,14 @@ pub fn plan(name: &str, view_sql: &str, cols: &[String], pk: &[String]) -> (Vec<
             ),
         };
         let hows = a.hows();
-        let mut planned = Vec::new();
+        let mut planned: Vec<Planned> = Vec::new();
         for (k, (inst, how)) in a.insts.iter().zip(hows).enumerate() {
             let key_columns: Vec<String> = inst.pk.iter().map(|&p| attname(inst.relid, p)).collect();
             let read_columns: Vec<String> = inst.read.iter().map(|&p| attname(inst.relid, p)).collect();
-            let hidden: Vec<String> = key_columns.iter().map(|c| hidden_name(k, c)).collect();
+            let hidden: Vec<String> = (0..key_columns.len()).map(|i| hidden_name(k, i)).collect();
             let (target, target_columns, internal) = match &how {
+                // filled in below, once the partner's target is known
+                How::Partner(..) | How::Everything => (String::new(), Vec::new(), None),
                 How::Reread => (format!("_tc_reread_{k}"), hidden.clone(), None),
                 How::Output(outs) => {
                     let tc: Vec<String> = outs.iter().map(|&o| cols[o].clone()).collect();
@@ -106,6 +108,14 @@ pub fn plan(name: &str, view_sql: &str, cols: &[String], pk: &[String]) -> (Vec<
             };
             planned.push(Planned { k, relid: inst.relid, key_columns, read_columns, how, target, target_columns, internal });
         }
+        for k in 0..planned.len() {
+            if let How::Partner(p, cols) = planned[k].how.clone() {
+                let inst = &a.insts[k];
+                planned[k].key_columns = cols.iter().map(|&c| attname(inst.relid, c)).collect();
+                planned[k].target = planned[p].target.clone();
+                planned[k].target_columns = planned[p].target_columns.clone();
+            }
+        }
         // the lineage view: the query with the key columns of the tables that need them
         let needs: Vec<&Planned> = planned.iter().filter(|p| matches!(p.how, How::Reread | How::Hidden)).collect();
         let lineage_sql = if needs.is_empty() {
@@ -113,8 +123,8 @@ pub fn plan(name: &str, view_sql: &str, cols: &[String], pk: &[String]) -> (Vec<
         } else {
             for p in &needs {
                 let inst = &a.insts[p.k];
-                for (c, &attno) in p.key_columns.iter().zip(&inst.pk) {
-                    add_hidden(q, &inst.path, attno, &hidden_name(p.k, c));
+                for (i, &attno) in inst.pk.iter().enumerate() {
+                    add_hidden(q, &inst.path, attno, &hidden_name(p.k, i));
                 }
             }
             let text = with_search_path("pg_catalog", || CStr::from_ptr(pg_sys::pg_get_querydef(q, false)).to_string_lossy().into_owned());
@@ -192,7 +202,7 @@ pub fn install(id: i64, name: &str, view: Oid, creator: Oid, planned: &[Planned]
             Spi::run(&format!("ALTER VIEW {lv} OWNER TO {}", quote_ident(&role)))
                 .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not hand the lineage view of cache \"{}\" to its owner: {}", name, e));
         });
-        depend_auto(pg_sys::RelationRelationId, oid, view);
+        depend_internal(pg_sys::RelationRelationId, oid, view);
         oid
     });
     as_catalog_owner(|| {
@@ -201,6 +211,8 @@ pub fn install(id: i64, name: &str, view: Oid, creator: Oid, planned: &[Planned]
                 How::Reread => "reread",
                 How::Output(_) => "index",
                 How::Hidden => "hidden",
+                How::Partner(..) => "partner",
+                How::Everything => "everything",
             };
             Spi::run_with_args(
                 "INSERT INTO tablecache.lineage_def (cache_id, instance, base_table, key_columns, read_columns, how, target, target_columns) \
@@ -236,7 +248,8 @@ pub fn install(id: i64, name: &str, view: Oid, creator: Oid, planned: &[Planned]
                 // fired by every writer: logical replication's apply worker too
                 format!("ALTER TABLE {rel} ENABLE ALWAYS TRIGGER {tg}, ENABLE ALWAYS TRIGGER {tgt}"),
             ] {
-                Spi::run(&sql).unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not install the triggers of cache \"{}\" on {}: {}", name, rel, e));
+                crate::guard::own_ddl(|| Spi::run(&sql))
+                    .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not install the triggers of cache \"{}\" on {}: {}", name, rel, e));
             }
             // they go with the cache's view (drop_cache, DROP VIEW, DROP TABLE ... CASCADE)
             let trigger_oids: Vec<Oid> = crate::spi::select_column(
@@ -244,18 +257,20 @@ pub fn install(id: i64, name: &str, view: Oid, creator: Oid, planned: &[Planned]
                 &[t.into(), vec![format!("tablecache_{id}"), format!("tablecache_{id}_truncate")].into()],
             );
             for tr in trigger_oids {
-                depend_auto(pg_sys::TriggerRelationId, tr, view);
+                depend_internal(pg_sys::TriggerRelationId, tr, view);
             }
         }
     });
     lineage
 }
 
-fn depend_auto(class: Oid, obj: Oid, view: Oid) {
+/// `obj` is part of the cache's view: dropped with it, never on its own (DROP TRIGGER of one
+/// of its triggers fails: the cache would silently stop following its table).
+fn depend_internal(class: Oid, obj: Oid, view: Oid) {
     unsafe {
         let depender = pg_sys::ObjectAddress { classId: class, objectId: obj, objectSubId: 0 };
         let referenced = pg_sys::ObjectAddress { classId: pg_sys::RelationRelationId, objectId: view, objectSubId: 0 };
-        pg_sys::recordDependencyOn(&depender, &referenced, pg_sys::DependencyType::DEPENDENCY_AUTO);
+        pg_sys::recordDependencyOn(&depender, &referenced, pg_sys::DependencyType::DEPENDENCY_INTERNAL);
     }
 }
 
@@ -266,6 +281,8 @@ fn depend_auto(class: Oid, obj: Oid, view: Oid) {
 #[derive(Clone)]
 struct InstPlan {
     reread: bool,
+    /// any change of the instance re-reads the whole cache
+    everything: bool,
     target: String,
     /// the table's attribute numbers giving the target's key, in the target's column order,
     /// with the cast each needs
@@ -309,6 +326,9 @@ unsafe fn plan_for(td: *mut pg_sys::TriggerData) -> Rc<TriggerPlan> {
         let id: Option<i64> = ((*trig).tgnargs >= 1).then(|| CStr::from_ptr(*(*trig).tgargs).to_string_lossy().parse().ok()).flatten();
         let plan = match id.and_then(catalog::try_lookup_by_id) {
             None => nothing(epoch),
+            // only on a table the cache reads (anyone may name the function in a trigger of
+            // their own table: it must not let them make someone's cache re-read everything)
+            Some(def) if !def.instances.iter().any(|i| with_ancestors(rel).contains(&i.relid)) => nothing(epoch),
             Some(def) => {
                 let rels = with_ancestors(rel);
                 let rd = (*(*td).tg_relation).rd_att;
@@ -320,6 +340,16 @@ unsafe fn plan_for(td: *mut pg_sys::TriggerData) -> Rc<TriggerPlan> {
                 let lineage = lineage_columns(def.id);
                 for (inst, target_columns) in def.instances.iter().zip(lineage) {
                     if !rels.contains(&inst.relid) {
+                        continue;
+                    }
+                    if inst.how == How::Everything {
+                        let r: Vec<i32> = inst.read_columns.iter().map(|c| attnum(c)).filter(|&a| a > 0).collect();
+                        read.extend(r.iter().copied());
+                        // a read column it cannot find (renamed): every update counts
+                        if r.len() != inst.read_columns.len() {
+                            all = true;
+                        }
+                        insts.push(InstPlan { reread: false, everything: true, target: String::new(), key: Vec::new(), read: r });
                         continue;
                     }
                     let Some(ix) = def.target(&inst.target) else {
@@ -344,8 +374,11 @@ unsafe fn plan_for(td: *mut pg_sys::TriggerData) -> Rc<TriggerPlan> {
                         continue;
                     }
                     let r: Vec<i32> = inst.read_columns.iter().map(|c| attnum(c)).filter(|&a| a > 0).collect();
+                    if r.len() != inst.read_columns.len() {
+                        all = true;
+                    }
                     read.extend(r.iter().copied());
-                    insts.push(InstPlan { reread: inst.how == How::Reread, target: inst.target.clone(), key: keyv, read: r });
+                    insts.push(InstPlan { reread: inst.how == How::Reread, everything: false, target: inst.target.clone(), key: keyv, read: r });
                 }
                 read.sort_unstable();
                 read.dedup();
@@ -465,17 +498,31 @@ pub unsafe extern "C-unwind" fn tablecache_maintain_trigger(fcinfo: pg_sys::Func
                 (Some(o), Some(n))
             }
         };
+        let is_update = old.is_some() && new.is_some();
+        // replica mode (logical replication apply, or a session that set it): foreign keys are
+        // not enforced, so what they guarantee cannot be relied on
+        let replica = pg_sys::SessionReplicationRole == pg_sys::SESSION_REPLICATION_ROLE_REPLICA as i32;
         for p in &plan.insts {
+            if is_update && !changed(rd, old.unwrap(), new.unwrap(), &p.read) {
+                continue;
+            }
+            if p.everything || (p.reread && replica && new.is_none()) {
+                xact::add(def.id, &info, Inval::all());
+                return Datum::from(0usize);
+            }
             let Some(ix) = def.target(&p.target) else { continue };
-            let is_update = old.is_some() && new.is_some();
-            // a table reached through a foreign key: inserts and deletes cannot change the
-            // cache; an update changes the values of the rows built from it
-            if p.reread && (!is_update || !changed(rd, old.unwrap(), new.unwrap(), &p.read)) {
+            if p.reread && replica && is_update && key(def, ix, p, rd, old.unwrap()).key != key(def, ix, p, rd, new.unwrap()).key {
+                xact::add(def.id, &info, Inval::all());
+                return Datum::from(0usize);
+            }
+            // A table reached through a foreign key: a delete cannot change the cache (the key
+            // is not referenced, or the referencing rows go too, through their own triggers);
+            // an insert can only be a key deleted and inserted again in the same statement (a
+            // NO ACTION check passes): the rows built from it are re-read by its key.
+            if p.reread && new.is_none() {
                 continue;
             }
-            if !p.reread && is_update && !changed(rd, old.unwrap(), new.unwrap(), &p.read) {
-                continue;
-            }
+            let (old, new) = if p.reread && !is_update { (None, new) } else { (old, new) };
             let keys: Vec<crate::bound::Bound> = [old, new].into_iter().flatten().map(|t| key(def, ix, p, rd, t)).collect();
             for (n, k) in keys.iter().enumerate() {
                 if n == 1 && keys[0].key == k.key {

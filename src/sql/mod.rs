@@ -64,7 +64,7 @@ CREATE TABLE tablecache.lineage_def (
     base_table regclass NOT NULL,
     key_columns text[] NOT NULL,
     read_columns text[] NOT NULL,
-    how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden')),
+    how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden', 'partner', 'everything')),
     target text NOT NULL,
     target_columns text[] NOT NULL,
     PRIMARY KEY (cache_id, instance)
@@ -159,8 +159,10 @@ REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) FRO
 CREATE VIEW tablecache.dependencies AS
 SELECT d.name AS cache, l.base_table,
        CASE l.how
-           WHEN 'reread' THEN 'reached through a foreign key on its primary key: an update re-reads the rows built from it; inserts and deletes cannot change the cache'
+           WHEN 'reread' THEN 'reached through a foreign key on its primary key: an update (or a key inserted again) re-reads the rows built from it; a delete cannot change the cache'
            WHEN 'index' THEN 'its primary key is output column(s) ' || pg_catalog.array_to_string(l.target_columns, ', ') || ': a change invalidates those keys'
+           WHEN 'partner' THEN 'outer-joined on column(s) ' || pg_catalog.array_to_string(l.key_columns, ', ') || ': a change re-reads the rows of the rows it joins'
+           WHEN 'everything' THEN 'outer-joined without a key to find its rows by: a change re-reads the whole cache'
            ELSE 'its primary key is kept with every cached row (hidden): a change invalidates the rows built from it'
        END AS how
 FROM tablecache.lineage_def l JOIN tablecache.cache_def d ON d.id = l.cache_id;

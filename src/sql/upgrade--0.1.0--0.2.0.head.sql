@@ -28,7 +28,7 @@ CREATE TABLE tablecache.lineage_def (
     base_table regclass NOT NULL,
     key_columns text[] NOT NULL,
     read_columns text[] NOT NULL,
-    how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden')),
+    how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden', 'partner', 'everything')),
     target text NOT NULL,
     target_columns text[] NOT NULL,
     PRIMARY KEY (cache_id, instance)
