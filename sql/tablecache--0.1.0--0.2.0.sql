@@ -28,7 +28,7 @@ CREATE TABLE tablecache.lineage_def (
     base_table regclass NOT NULL,
     key_columns text[] NOT NULL,
     read_columns text[] NOT NULL,
-    how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden')),
+    how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden', 'partner', 'everything')),
     target text NOT NULL,
     target_columns text[] NOT NULL,
     PRIMARY KEY (cache_id, instance)
@@ -90,7 +90,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/mod.rs:17
+-- src/sql/mod.rs:18
 -- bootstrap
 
 
@@ -122,7 +122,7 @@ AS 'MODULE_PATHNAME', 'create_cache_v2_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:296
+-- src/sql/define.rs:307
 -- tablecache::sql::define::create_index
 CREATE OR REPLACE FUNCTION "create_index"(
 	"cache" TEXT, /* Option < & str > */
@@ -135,7 +135,7 @@ AS 'MODULE_PATHNAME', 'create_index_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:364
+-- src/sql/define.rs:375
 -- tablecache::sql::define::drop_cache
 CREATE OR REPLACE FUNCTION "drop_cache"(
 	"cache" TEXT /* Option < & str > */
@@ -146,7 +146,7 @@ AS 'MODULE_PATHNAME', 'drop_cache_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:336
+-- src/sql/define.rs:347
 -- tablecache::sql::define::drop_index
 CREATE OR REPLACE FUNCTION "drop_index"(
 	"cache" TEXT, /* Option < & str > */
@@ -248,7 +248,7 @@ AS 'MODULE_PATHNAME', 'unload_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/mod.rs:82
+-- src/sql/mod.rs:83
 -- finalize
 
 CREATE OR REPLACE FUNCTION tablecache.get(rowtype anyelement, key anycompatible) RETURNS anyelement
@@ -328,8 +328,10 @@ REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) FRO
 CREATE VIEW tablecache.dependencies AS
 SELECT d.name AS cache, l.base_table,
        CASE l.how
-           WHEN 'reread' THEN 'reached through a foreign key on its primary key: an update re-reads the rows built from it; inserts and deletes cannot change the cache'
+           WHEN 'reread' THEN 'reached through a foreign key on its primary key: an update (or a key inserted again) re-reads the rows built from it; a delete cannot change the cache'
            WHEN 'index' THEN 'its primary key is output column(s) ' || pg_catalog.array_to_string(l.target_columns, ', ') || ': a change invalidates those keys'
+           WHEN 'partner' THEN 'outer-joined on column(s) ' || pg_catalog.array_to_string(l.key_columns, ', ') || ': a change re-reads the rows of the rows it joins'
+           WHEN 'everything' THEN 'outer-joined without a key to find its rows by: a change re-reads the whole cache'
            ELSE 'its primary key is kept with every cached row (hidden): a change invalidates the rows built from it'
        END AS how
 FROM tablecache.lineage_def l JOIN tablecache.cache_def d ON d.id = l.cache_id;
