@@ -20,7 +20,7 @@ MAX_LINES = 620
 # Top to bottom. A module belongs to the first layer with a prefix matching it.
 LAYERS = [
     ("sql surface and worker", ["sql", "worker", "lib", "args", "fallthrough"]),
-    ("transaction glue", ["xact"]),
+    ("transaction glue", ["xact", "replication"]),
     ("store", ["store", "sql_text"]),
     ("definitions", ["catalog"]),
     ("shared region", ["shmem"]),

@@ -10,8 +10,8 @@ pub static AUTOWARM: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static WORKER: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static OWNER_SHARE: GucSetting<i32> = GucSetting::<i32>::new(50);
-#[allow(dead_code)] // read by the WAL sender side (standby support)
 pub static WAL_INVALIDATIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static WAL_RMGR_ID: GucSetting<i32> = GucSetting::<i32>::new(crate::replication::DEFAULT_RMGR_ID as i32);
 pub static DATABASE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 
 /// Settings every backend has. The postmaster-context ones (`init_preloaded`) can only be
@@ -66,6 +66,16 @@ pub fn init_standby() {
         c"On a primary: write every committed invalidation to the WAL, for hot standbys.",
         c"Every standby replaying this server's WAL must then have tablecache in shared_preload_libraries: one without it stops at the first such record. Needs a restart.",
         &WAL_INVALIDATIONS,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"tablecache.wal_rmgr_id",
+        c"The id of tablecache's custom WAL resource manager (the same on a primary and its standbys).",
+        c"Change it only if another extension uses the same id.",
+        &WAL_RMGR_ID,
+        128,
+        255,
         GucContext::Postmaster,
         GucFlags::default(),
     );

@@ -15,6 +15,7 @@ mod fallthrough;
 mod guard;
 mod guc;
 mod keys;
+mod replication;
 mod shmem;
 mod sql;
 mod spi;
@@ -32,6 +33,7 @@ pub extern "C-unwind" fn _PG_init() {
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         guc::init_preloaded();
         guc::init_standby();
+        replication::register();
         guc::init_workers();
         shmem::install_hooks();
         xact::install_hooks();

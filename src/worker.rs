@@ -18,7 +18,8 @@ pub fn register() {
         .set_function("tablecache_launcher_main")
         .set_library("tablecache")
         .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        // a hot standby's caches autowarm, slide and refresh too
+        .set_start_time(BgWorkerStartTime::ConsistentState)
         .set_restart_time(Some(Duration::from_secs(10)))
         .load();
 }
@@ -69,9 +70,25 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
         shmem::want_worker(o);
     }
     let mut running: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
+    crate::replication::send::at_start();
+    let mut last_beat: Option<std::time::Instant> = None;
     loop {
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        // a primary that sends invalidations says so every few seconds (and its standbys trust
+        // their caches only while it does)
+        if crate::replication::send::sending()
+            && last_beat.is_none_or(|t| t.elapsed() >= Duration::from_secs(crate::replication::HEARTBEAT_SECS as u64))
+        {
+            BackgroundWorker::transaction(crate::replication::send::heartbeat);
+            last_beat = Some(std::time::Instant::now());
+        }
+        // a standby gives back the memory of caches the primary dropped
+        if crate::replication::in_recovery() {
+            for i in crate::store::slots_wanting_release() {
+                crate::store::release_slot(i);
+            }
         }
         // workers that stopped: an idle database stays idle, any other is started again unless
         // the database is gone (then its entry is freed)
@@ -103,6 +120,7 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
                 .set_library("tablecache")
                 .enable_spi_access()
                 .set_argument(Some(pg_sys::Datum::from(db.to_u32())))
+                .set_start_time(BgWorkerStartTime::ConsistentState)
                 .set_restart_time(None)
                 .set_notify_pid(unsafe { pg_sys::MyProcPid })
                 .load_dynamic();
@@ -120,7 +138,8 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
                 Err(_) => pgrx::warning!("tablecache launcher: could not start a worker for database {} (raise max_worker_processes)", db.to_u32()),
             }
         }
-        if !BackgroundWorker::wait_latch(Some(naptime())) || BackgroundWorker::sigterm_received() {
+        let nap = if crate::replication::send::sending() { naptime().min(Duration::from_secs(1)) } else { naptime() };
+        if !BackgroundWorker::wait_latch(Some(nap)) || BackgroundWorker::sigterm_received() {
             break;
         }
     }
@@ -249,12 +268,53 @@ fn autowarm() {
     }
 }
 
+thread_local! {
+    /// On a standby: when this worker last slid each cache's window (the catalog's slide_last
+    /// is the primary's, and a standby cannot write it).
+    static SLID_HERE: std::cell::RefCell<HashMap<String, std::time::Instant>> = std::cell::RefCell::new(HashMap::new());
+}
+
+/// The caches whose window is due to slide.
+fn due_slides() -> Vec<String> {
+    if !crate::replication::in_recovery() {
+        return cache_names(
+            "SELECT name FROM tablecache.cache_def WHERE slide_length IS NOT NULL \
+             AND (slide_last IS NULL OR slide_last OPERATOR(pg_catalog.+) slide_every OPERATOR(pg_catalog.<=) pg_catalog.now()) ORDER BY id",
+        );
+    }
+    let every: Vec<(String, f64)> = BackgroundWorker::transaction(|| {
+        Spi::connect(|c| {
+            let mut v = Vec::new();
+            if let Ok(t) = c.select(
+                "SELECT name, pg_catalog.date_part('epoch', slide_every)::pg_catalog.float8 FROM tablecache.cache_def WHERE slide_length IS NOT NULL ORDER BY id",
+                None,
+                &[],
+            ) {
+                for row in t {
+                    if let (Ok(Some(n)), Ok(Some(e))) = (row.get::<String>(1), row.get::<f64>(2)) {
+                        v.push((n, e));
+                    }
+                }
+            }
+            v
+        })
+    });
+    SLID_HERE.with(|m| {
+        let mut m = m.borrow_mut();
+        let mut due = Vec::new();
+        for (n, e) in every {
+            if m.get(&n).is_none_or(|t| t.elapsed().as_secs_f64() >= e) {
+                m.insert(n.clone(), std::time::Instant::now());
+                due.push(n);
+            }
+        }
+        due
+    })
+}
+
 /// Slides due windows and applies pending invalidations.
 fn maintain() {
-    for name in cache_names(
-        "SELECT name FROM tablecache.cache_def WHERE slide_length IS NOT NULL \
-         AND (slide_last IS NULL OR slide_last OPERATOR(pg_catalog.+) slide_every OPERATOR(pg_catalog.<=) pg_catalog.now()) ORDER BY id",
-    ) {
+    for name in due_slides() {
         let n = name.clone();
         guarded(&format!("sliding the window of cache \"{name}\""), move || {
             crate::sql::window::slide(&n);

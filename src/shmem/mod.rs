@@ -6,6 +6,7 @@
 //! 1 + i guards the contents of slot i. Lock order: a slot's lock before lock 0, never the reverse.
 
 pub mod slot;
+pub mod standby;
 #[cfg(any(test, feature = "pg_test"))]
 mod memory_tests;
 
@@ -36,6 +37,8 @@ pub struct Header {
     /// cache dropped meanwhile does not give it a slot again. Guarded by lock 0.
     pub dropped: [(pg_sys::Oid, i64); 64],
     pub dropped_next: u32,
+    /// Hot standby state (see `standby`).
+    pub standby: standby::StandbyState,
 }
 
 pub const MAX_DBS: usize = 64;
@@ -256,6 +259,13 @@ pub fn lock_global(exclusive: bool) -> LockGuard {
 
 pub fn lock_slot(i: usize, exclusive: bool) -> LockGuard {
     LockGuard::acquire(lock_ptr(1 + i), exclusive)
+}
+
+/// The slot's lock if it is free now (WAL redo never waits for a lock a backend holds).
+pub fn try_lock_slot(i: usize, exclusive: bool) -> Option<LockGuard> {
+    let mode = if exclusive { pg_sys::LWLockMode::LW_EXCLUSIVE } else { pg_sys::LWLockMode::LW_SHARED };
+    let lock = lock_ptr(1 + i);
+    unsafe { pg_sys::LWLockConditionalAcquire(lock, mode) }.then_some(LockGuard(lock))
 }
 
 /// Allocates from the arena under the global lock. None when the region is full.

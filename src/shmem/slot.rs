@@ -62,6 +62,10 @@ pub struct PendingEntry {
     /// progress for long and end in another backend, or after a restart: kept apart (never
     /// merged) and resolved only once its own xid has ended.
     pub prepared: u32,
+    /// Non-zero: replayed from the WAL on a standby (`xid` is the primary's). A merged entry's
+    /// `xid` is then the latest of those it stands for, and it is resolved once every
+    /// transaction up to it has ended (there is no end-of-transaction callback to count them).
+    pub redo: u32,
     pub index: [u8; NAME_LEN],
     pub lo: KeyRef,
     pub hi: KeyRef,
@@ -123,6 +127,14 @@ pub struct Slot {
     /// record one); `invalid_all_gen` is the generation that set it.
     pub invalid_all: u32,
     pub invalid_all_gen: u64,
+    /// For an "everything" set by WAL redo: resolved once every transaction up to this one has
+    /// ended (0: no such wait).
+    pub invalid_all_xid: u32,
+    /// The standby-wide "everything" generation (`standby::StandbyState::all_gen`) this slot's
+    /// contents have resolved.
+    pub global_seen: u64,
+    /// Set by WAL redo when the primary dropped the cache: the launcher gives the slot back.
+    pub release_wanted: std::sync::atomic::AtomicU32,
     /// Transactions that recorded invalidations here and are not yet visible to new snapshots
     /// (between their PRE_COMMIT and COMMIT callbacks). A refresh may only trust a snapshot taken
     /// while this is zero; `commit_cv` is broadcast when it drops.
@@ -193,11 +205,12 @@ impl Slot {
         }
         self.pending_count = 0;
         self.invalid_all = 0;
+        self.invalid_all_xid = 0;
     }
 
     /// Is anything waiting to be re-read?
     pub fn has_pending(&self) -> bool {
-        self.pending_count != 0 || self.invalid_all != 0
+        self.pending_count != 0 || self.invalid_all != 0 || self.global_seen < super::standby::everything_pending().0
     }
 
     pub fn name_str(&self) -> &str {

@@ -201,6 +201,15 @@ unsafe extern "C-unwind" fn process_utility(
             && pg_sys::IsTransactionState()
             && crate::shmem::is_attached()
             && has_catalog();
+        if !stmt.is_null()
+            && (*stmt).type_ == NodeTag::T_TransactionStmt
+            && (*(stmt as *mut pg_sys::TransactionStmt)).kind == pg_sys::TransactionStmtKind::TRANS_STMT_COMMIT_PREPARED
+            && pg_sys::IsTransactionState()
+        {
+            // a transaction prepared before this server started may be committed only once
+            // the standbys heard that it is one whose invalidations were never sent
+            crate::replication::send::announce();
+        }
         let base_after = if base_ddl { crate::sql::base_ddl::before(stmt) } else { None };
         let owner_of = if watched { new_owner_of_cache_view(stmt) } else { None };
         let mut replaced = None;

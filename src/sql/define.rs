@@ -176,6 +176,7 @@ fn create_cache_v2(
 ) {
     let (cache, query, primary_key, maintain) = (req(cache, "cache"), req(query, "query"), req(primary_key, "primary_key"), req(maintain, "maintain"));
     shmem::header();
+    crate::replication::refuse_in_recovery("create_cache");
     crate::sql::window::refuse_in_cache_query("create_cache");
     if maintain != "auto" && maintain != "manual" {
         fail!(ERRCODE_INVALID_PARAMETER_VALUE, "maintain must be 'auto' or 'manual', not \"{}\"", maintain);
@@ -308,6 +309,7 @@ fn reload_if_loaded(name: &str, lock: store::WriterLock, slot: usize) {
 fn create_index(cache: Option<&str>, index: Option<&str>, columns: Option<Vec<Option<String>>>) {
     let (cache, index, columns) = (req(cache, "cache"), req(index, "index"), req(columns, "columns"));
     shmem::header();
+    crate::replication::refuse_in_recovery("create_index");
     let def = catalog::lookup_by_name(cache);
     def.check_owner("create an index on it");
     check_name("index", index);
@@ -348,6 +350,7 @@ fn create_index(cache: Option<&str>, index: Option<&str>, columns: Option<Vec<Op
 fn drop_index(cache: Option<&str>, index: Option<&str>) {
     let (cache, index) = (req(cache, "cache"), req(index, "index"));
     shmem::header();
+    crate::replication::refuse_in_recovery("drop_index");
     let def = catalog::lookup_by_name(cache);
     def.check_owner("drop its indexes");
     if index == PRIMARY_KEY || catalog::is_internal_index(index) {
@@ -376,6 +379,7 @@ fn drop_index(cache: Option<&str>, index: Option<&str>) {
 fn drop_cache(cache: Option<&str>) {
     let cache = req(cache, "cache");
     shmem::header();
+    crate::replication::refuse_in_recovery("drop_cache");
     let def = catalog::lookup_by_name(cache);
     def.check_owner("drop it");
     // the writer lock first, in the order every writer takes it (then the catalog row)

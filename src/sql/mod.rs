@@ -124,7 +124,8 @@ SELECT d.name,
        coalesce(s.bytes, 0) AS bytes,
        s.load_rows_done, s.load_rows_expected, s.writer_pid AS loading_pid,
        (SELECT c.relowner::pg_catalog.regrole FROM pg_catalog.pg_class c WHERE c.oid = d.view) AS owner,
-       d.rowtype, d.maintain
+       d.rowtype, d.maintain,
+       tablecache.standby_note() AS standby
 FROM tablecache.cache_def d
 LEFT JOIN tablecache.slot_info() s ON s.cache_id = d.id;
 

@@ -90,3 +90,10 @@ fn reset_stats() {
         }
     }
 }
+
+/// On a hot standby: why its caches answer every read from its tables (NULL: they are
+/// trusted, or this is not a standby). Shown in `tablecache.caches`.
+#[pg_extern(stable, parallel_safe)]
+fn standby_note() -> Option<&'static str> {
+    crate::replication::doubt()
+}

@@ -24,6 +24,10 @@ fn texts(b: &Option<Bound>) -> Option<Vec<String>> {
 }
 
 fn record_window(def: &CacheDef, index: Option<&str>, ge: &Option<Bound>, lt: &Option<Bound>) {
+    // a standby's windows live in its memory only (its catalog is the primary's)
+    if crate::replication::in_recovery() {
+        return;
+    }
     let (g, l) = (texts(ge), texts(lt));
     as_catalog_owner(|| {
         Spi::run_with_args(
@@ -236,9 +240,11 @@ pub fn slide(name: &str) {
     let (lock, slot) = writer(&def);
     let mode = if loaded_here(&def, slot) { window::Mode::Adjust } else { window::Mode::Load };
     record_window(&def, Some(&index), &ge, &None);
-    as_catalog_owner(|| {
-        let _ = Spi::run_with_args("UPDATE tablecache.cache_def SET slide_last = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1", &[def.id.into()]);
-    });
+    if !crate::replication::in_recovery() {
+        as_catalog_owner(|| {
+            let _ = Spi::run_with_args("UPDATE tablecache.cache_def SET slide_last = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1", &[def.id.into()]);
+        });
+    }
     pass(&def, lock, slot, ixp, ge, None, mode);
 }
 
@@ -266,6 +272,7 @@ fn set_sliding_window(
 ) -> i64 {
     let (cache, index, length, every) = (args::req(cache, "cache"), args::req(index, "index"), args::req(length, "length"), args::req(every, "every"));
     shmem::header();
+    crate::replication::refuse_in_recovery("set_sliding_window");
     let def = catalog::lookup_by_name(cache);
     def.check_owner("give it a sliding window");
     let ixp = def.index_pos(index);
@@ -313,6 +320,7 @@ fn set_sliding_window(
 fn clear_sliding_window(cache: Option<&str>) {
     let cache = args::req(cache, "cache");
     shmem::header();
+    crate::replication::refuse_in_recovery("clear_sliding_window");
     let def = catalog::lookup_by_name(cache);
     def.check_owner("change its window");
     let (lock, _slot) = writer(&def);

@@ -76,18 +76,33 @@ pub enum Recorded {
     Everything,
     /// (prepared transactions only) no room for even one entry: nothing recorded
     NoRoom,
+    /// (WAL redo only) the slot's lock was not free: nothing recorded
+    Busy,
 }
 
-/// Records `invals` of transaction `xid` (0: it has none) in slot `i` (PRE_COMMIT: must not
-/// fail); `collated(index)` says whether an index is ordered by a collation. With `prepared`
-/// (PRE_PREPARE), the entries are kept apart and tied to `xid`, and "everything" is one such
-/// entry too: the slot-wide fallback cannot wait for a transaction that may stay prepared.
-pub fn record(i: usize, invals: &[Inval], xid: u32, prepared: bool, collated: &dyn Fn(&str) -> bool) -> Recorded {
+/// Who records.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Origin {
+    /// a committing transaction (PRE_COMMIT)
+    Commit,
+    /// a preparing transaction (PRE_PREPARE)
+    Prepare,
+    /// WAL redo on a standby: the primary's transaction `xid` (prepared or not)
+    Redo { prepared: bool },
+}
+
+/// Records `invals` of transaction `xid` (0: it has none) in slot `i` (PRE_COMMIT and WAL
+/// redo: must not fail); `collated(index)` says whether an index is ordered by a collation.
+/// A prepared transaction's entries are kept apart and tied to its xid, and "everything" is
+/// one such entry too: the slot-wide fallback cannot wait for a transaction that may stay
+/// prepared. Redo never waits for the slot's lock (a backend holding it might wait for
+/// something replay holds): it tries for a while, then says `Busy`.
+pub fn record(i: usize, invals: &[Inval], xid: u32, origin: Origin, collated: &dyn Fn(&str) -> bool) -> Recorded {
     let everything = [Inval::all()];
-    let r = record_entries(i, invals, xid, prepared, collated);
-    if prepared && r != Recorded::Each {
+    let r = record_entries(i, invals, xid, origin, collated);
+    if origin == Origin::Prepare && r != Recorded::Each {
         // the entries did not fit: one entry, unbounded, tied to the transaction
-        return match record_entries(i, &everything, xid, true, &|_| false) {
+        return match record_entries(i, &everything, xid, origin, &|_| false) {
             Recorded::Each => Recorded::Everything,
             _ => Recorded::NoRoom,
         };
@@ -95,8 +110,28 @@ pub fn record(i: usize, invals: &[Inval], xid: u32, prepared: bool, collated: &d
     r
 }
 
-fn record_entries(i: usize, invals: &[Inval], xid: u32, prepared_xact: bool, collated: &dyn Fn(&str) -> bool) -> Recorded {
+/// The slot's lock, exclusive, as WAL redo may take it: a bounded number of attempts.
+fn try_lock_for_redo(i: usize) -> Option<shmem::LockGuard> {
+    for attempt in 0..2000 {
+        if let Some(g) = shmem::try_lock_slot(i, true) {
+            return Some(g);
+        }
+        if attempt % 100 == 99 {
+            unsafe { pg_sys::pg_usleep(1000) };
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    None
+}
+
+fn record_entries(i: usize, invals: &[Inval], xid: u32, origin: Origin, collated: &dyn Fn(&str) -> bool) -> Recorded {
     let s = shmem::slot(i);
+    let (apart, redo) = match origin {
+        Origin::Commit => (false, false),
+        Origin::Prepare => (true, false),
+        Origin::Redo { prepared } => (prepared, true),
+    };
     // Blocks first, outside the slot lock; on any failure fall back to invalid_all.
     let mut prepared: Vec<PendingEntry> = Vec::with_capacity(invals.len());
     let too_long = |b: &Option<Bound>| b.as_ref().is_some_and(|b| b.key.len() + b.values.iter().map(|v| v.image.as_ref().map_or(0, Vec::len)).sum::<usize>() > MAX_BOUND_BYTES);
@@ -112,7 +147,8 @@ fn record_entries(i: usize, invals: &[Inval], xid: u32, prepared_xact: bool, col
                 xid,
                 merged: 0,
                 no_merge: (v.has_nulls() || collated(&v.index)) as u32,
-                prepared: prepared_xact as u32,
+                prepared: apart as u32,
+                redo: redo as u32,
                 index: [0; NAME_LEN],
                 lo: lo.flatten().unwrap_or_default(),
                 hi: hi.flatten().unwrap_or_default(),
@@ -128,13 +164,15 @@ fn record_entries(i: usize, invals: &[Inval], xid: u32, prepared_xact: bool, col
     // sized before the lock: merging frees at most the blocks of every entry
     let mut garbage = Vec::with_capacity(2 * MAX_PENDING + 2 * prepared.len());
     let outcome;
-    {
-        let _g = shmem::lock_slot(i, true);
+    let guard = if redo { try_lock_for_redo(i) } else { Some(shmem::lock_slot(i, true)) };
+    if let Some(_g) = guard {
         if !all && (s.pending_count as usize + prepared.len()) > MAX_PENDING {
             merge_pending(s, &mut garbage);
         }
         if !all && (s.pending_count as usize + prepared.len()) <= MAX_PENDING {
-            s.committing.fetch_add(1, Ordering::AcqRel);
+            if !redo {
+                s.committing.fetch_add(1, Ordering::AcqRel);
+            }
             for mut e in prepared.drain(..) {
                 s.inval_gen += 1;
                 e.gen = s.inval_gen;
@@ -142,15 +180,27 @@ fn record_entries(i: usize, invals: &[Inval], xid: u32, prepared_xact: bool, col
                 s.pending_count += 1;
             }
             outcome = Recorded::Each;
-        } else if prepared_xact {
+        } else if origin == Origin::Prepare {
             outcome = if all { Recorded::Everything } else { Recorded::NoRoom };
         } else {
-            s.committing.fetch_add(1, Ordering::AcqRel);
+            if redo {
+                // resolved once every transaction up to this one has ended
+                if s.invalid_all == 0 {
+                    s.invalid_all_xid = 0;
+                }
+                if shmem::standby::xid_later(xid, s.invalid_all_xid) {
+                    s.invalid_all_xid = xid;
+                }
+            } else {
+                s.committing.fetch_add(1, Ordering::AcqRel);
+            }
             s.inval_gen += 1;
             s.invalid_all = 1;
             s.invalid_all_gen = s.inval_gen;
             outcome = Recorded::Everything;
         }
+    } else {
+        outcome = Recorded::Busy;
     }
     for e in &prepared {
         free_entry_blocks(e, &mut garbage);
@@ -180,8 +230,13 @@ fn merge_pending(s: &mut Slot, garbage: &mut Vec<Offset>) {
             w += 1;
             continue;
         };
+        // a merged entry stands for several transactions: on a standby it waits for the
+        // latest of them (and, by transaction id order, for every earlier one)
+        let redo_xid = |x: &PendingEntry| if x.redo != 0 { x.xid } else { 0 };
+        let (mx, ex) = (if m.merged != 0 { m.xid } else { redo_xid(m) }, redo_xid(&e));
+        m.xid = if shmem::standby::xid_later(ex, mx) { ex } else { mx };
+        m.redo = (m.xid != 0) as u32;
         m.merged = 1;
-        m.xid = 0;
         if m.no_merge != 0 || e.no_merge != 0 {
             // cannot be a range: make it "everything" (an index no definition has)
             garbage.extend([m.lo.off, m.hi.off, e.lo.off, e.hi.off].into_iter().filter(|&o| o != 0));
@@ -255,7 +310,7 @@ pub fn note_unknown_prepared(i: usize) {
         if known || !in_progress(xid) {
             continue;
         }
-        if record(i, &[Inval::all()], xid, true, &|_| false) == Recorded::NoRoom {
+        if record(i, &[Inval::all()], xid, Origin::Prepare, &|_| false) == Recorded::NoRoom {
             crate::fail!(
                 ERRCODE_PROGRAM_LIMIT_EXCEEDED,
                 "cache \"{}\" has no room left to follow prepared transaction {}",
@@ -280,12 +335,30 @@ pub fn committed(i: usize) {
 pub struct Collected {
     pub gens: Vec<u64>,
     pub all_gen: Option<u64>,
+    /// the standby-wide "everything" generation resolved
+    pub global_gen: Option<u64>,
     pub invals: Vec<Inval>,
 }
 
 impl Collected {
     pub fn is_empty(&self) -> bool {
-        self.gens.is_empty() && self.all_gen.is_none()
+        self.gens.is_empty() && self.all_gen.is_none() && self.global_gen.is_none()
+    }
+
+    /// Must everything be re-read?
+    pub fn everything(&self) -> bool {
+        self.all_gen.is_some() || self.global_gen.is_some()
+    }
+}
+
+/// Has every transaction up to `xid` ended, for a snapshot taken now? (0: no wait.)
+fn horizon_passed(xid: u32) -> bool {
+    if xid == 0 {
+        return true;
+    }
+    unsafe {
+        let snap = pg_sys::GetLatestSnapshot();
+        !snap.is_null() && pg_sys::TransactionIdPrecedes(pg_sys::TransactionId::from(xid), (*snap).xmin)
     }
 }
 
@@ -303,27 +376,36 @@ fn in_progress(xid: u32) -> bool {
 /// transactions are still committing stay pending.
 pub fn collect(i: usize, block: bool) -> Collected {
     let s = shmem::slot(i);
+    // On a standby nothing is waited for (no end-of-transaction callback there, and a wait
+    // must not hold up anything replay needs): what is not ready stays pending.
+    let recovery = unsafe { pg_sys::RecoveryInProgress() };
+    let block = block && !recovery;
     let mut sleeping = false;
     let col = loop {
-        let (all, entries) = {
+        let (all, all_xid, entries) = {
             let _g = shmem::lock_slot(i, false);
-            gather(s)
+            let (a, e) = gather(s);
+            (a, s.invalid_all_xid, e)
         };
         // Read after gathering: a merged entry's transactions have then all left PRE_COMMIT.
         let quiet = s.committing.load(Ordering::Acquire) == 0;
         let mut col = Collected::default();
         let (mut wait_xid, mut wait_quiet) = (None, false);
         if let Some(g) = all {
-            if quiet {
-                col.all_gen = Some(g);
-            } else {
+            if !quiet {
                 wait_quiet = true;
+            } else if horizon_passed(all_xid) {
+                col.all_gen = Some(g);
             }
+        }
+        let (g, gx) = shmem::standby::everything_pending();
+        if g > s.global_seen && horizon_passed(gx) {
+            col.global_gen = Some(g);
         }
         for (e, v) in entries {
             let ready = if e.merged != 0 {
                 wait_quiet |= !quiet;
-                quiet
+                quiet && horizon_passed(if e.redo != 0 { e.xid } else { 0 })
             } else if e.xid != 0 && in_progress(e.xid) {
                 // a prepared transaction may stay so for long: not waited for, it stays pending
                 if e.prepared == 0 && !unsafe { pg_sys::TransactionIdIsCurrentTransactionId(pg_sys::TransactionId::from(e.xid)) } {
@@ -364,7 +446,9 @@ pub fn collect(i: usize, block: bool) -> Collected {
 /// transaction from sending every read to the database until COMMIT PREPARED.) Under the slot
 /// lock.
 pub fn blocks_readers(s: &Slot) -> bool {
-    s.invalid_all != 0 || s.pending[..s.pending_count as usize].iter().any(|e| e.merged != 0 || e.xid == 0 || !in_progress(e.xid))
+    s.invalid_all != 0
+        || s.global_seen < shmem::standby::everything_pending().0
+        || s.pending[..s.pending_count as usize].iter().any(|e| e.merged != 0 || e.xid == 0 || !in_progress(e.xid))
 }
 
 /// The "re-read everything" generation, if set, and every pending entry. Under the slot lock.
@@ -391,7 +475,11 @@ pub fn clear_collected(s: &mut Slot, col: &Collected, garbage: &mut Vec<Offset>)
     if let Some(g) = col.all_gen {
         if s.invalid_all != 0 && s.invalid_all_gen <= g {
             s.invalid_all = 0;
+            s.invalid_all_xid = 0;
         }
+    }
+    if let Some(g) = col.global_gen {
+        s.global_seen = s.global_seen.max(g);
     }
     if col.gens.is_empty() {
         return;

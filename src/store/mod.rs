@@ -51,6 +51,16 @@ pub fn find_slot(def: &CacheDef) -> Option<usize> {
     i
 }
 
+/// Slots whose cache the primary dropped (flagged by WAL redo on a standby).
+pub fn slots_wanting_release() -> Vec<usize> {
+    (0..shmem::max_caches())
+        .filter(|&i| {
+            let s = shmem::slot(i);
+            s.release_wanted.load(Ordering::Acquire) != 0 && s.state != SlotState::Free
+        })
+        .collect()
+}
+
 /// Slots that belong to none of `dbs` (their database was dropped).
 pub fn slots_of_other_databases(dbs: &[pg_sys::Oid]) -> Vec<usize> {
     let _g = shmem::lock_global(false);
@@ -181,6 +191,9 @@ pub fn init_slot(i: usize, cache_id: i64, name: &str, fingerprint: i64, owner: p
     s.staged_bytes.store(0, Ordering::Release);
     s.pending_count = 0;
     s.invalid_all = 0;
+    s.invalid_all_xid = 0;
+    s.global_seen = 0;
+    s.release_wanted.store(0, Ordering::Release);
     s.writer_pid.store(0, Ordering::Release);
     s.reset_counters();
     s.state = SlotState::Unloaded;
@@ -295,6 +308,10 @@ pub struct ReadCtx {
 /// the reader refreshes them first if it can do so at once, and falls through otherwise.
 pub fn read(def: &CacheDef, cx: ReadCtx) -> Option<ReadGuard> {
     if cx.fall_through {
+        return None;
+    }
+    // a hot standby whose caches cannot be trusted answers from its tables
+    if unsafe { pg_sys::RecoveryInProgress() } && shmem::standby::reason().is_some() {
         return None;
     }
     let i = find_slot(def)?;

@@ -120,7 +120,7 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     }
     // Only writers change a slot's contents, and we hold the writer lock: reading them
     // unlocked is safe.
-    let loaded = !opts.from_scratch && s.state == SlotState::Loaded && s.def_version == def.fingerprint && mode != Mode::Reload && col.all_gen.is_none();
+    let loaded = !opts.from_scratch && s.state == SlotState::Loaded && s.def_version == def.fingerprint && mode != Mode::Reload && !col.everything();
     let old = if loaded { current_window(def, slot) } else { None };
 
     // Entries name indexes by name; an index that no longer exists means "re-read everything".

@@ -287,7 +287,7 @@ fn pre_commit() {
             continue;
         }
         LOCAL.with(|l| l.borrow_mut().recorded.push(i));
-        store::inval::record(i, &[Inval::all()], xid, false, &|_| false);
+        store::inval::record(i, &[Inval::all()], xid, store::inval::Origin::Commit, &|_| false);
     }
     record_invals(invals, caches, xid, false);
 }

@@ -74,31 +74,61 @@ pub(super) fn take_invals() -> (Vec<LocalInval>, HashMap<i64, CacheInfo>, Vec<i6
     })
 }
 
+/// The caches this transaction dropped, and whether it dropped the extension (every cache of
+/// this database): a standby gives their memory back.
+pub(super) fn drops() -> (Vec<i64>, bool) {
+    let db = unsafe { pgrx::pg_sys::MyDatabaseId };
+    LOCAL.with(|l| {
+        let l = l.borrow();
+        let ids = l.deferred.iter().filter(|d| matches!(d.op, super::Op::Release)).map(|d| d.cache_id).collect();
+        (ids, l.dropped_dbs.iter().any(|&(d, _)| d == db))
+    })
+}
+
 /// Records the transaction's invalidations in each cache's slot (PRE_COMMIT: cannot fail; and
-/// PRE_PREPARE, where failing is still allowed: the PREPARE fails). Returns the first cache
-/// that had no room for a prepared transaction's entry.
+/// PRE_PREPARE, where failing is still allowed: the PREPARE fails), after writing them to the
+/// WAL for hot standbys when this server sends them (an error there aborts the transaction,
+/// before anything is recorded). Returns the first cache that had no room for a prepared
+/// transaction's entry.
 pub(super) fn record_invals(invals: Vec<LocalInval>, caches: HashMap<i64, CacheInfo>, xid: u32, prepared: bool) -> Option<String> {
     let mut per_cache: HashMap<i64, Vec<Inval>> = HashMap::new();
     for v in invals {
         per_cache.entry(v.cache_id).or_default().push(v.inval);
     }
-    let mut no_room = None;
+    let mut lists = Vec::with_capacity(per_cache.len());
     for (cache_id, list) in per_cache {
-        let info = caches.get(&cache_id).cloned().unwrap_or_default();
+        let collated = COLLATED.with(|c| c.borrow().get(&cache_id).cloned().unwrap_or_default());
+        let is_collated = |name: &str| collated.iter().any(|c| c == name);
         let n = list.len() as u64;
+        let list = coalesce(list, shmem::slot::MAX_PENDING / 4, &is_collated);
+        lists.push((cache_id, n, list, collated));
+    }
+    if crate::replication::send::sending() {
+        let (dropped, all_dropped) = if prepared { (Vec::new(), false) } else { drops() };
+        let mut parts: Vec<_> = lists
+            .iter()
+            .map(|(id, _, list, collated)| crate::replication::send::cache_part(*id, list, dropped.contains(id), &|n: &str| collated.iter().any(|c| c == n)))
+            .collect();
+        for id in dropped.iter().filter(|id| !lists.iter().any(|l| l.0 == **id)) {
+            parts.push(crate::replication::send::cache_part(*id, &[], true, &|_| false));
+        }
+        crate::replication::send::invalidations(xid, prepared, all_dropped, parts);
+    }
+    let mut no_room = None;
+    for (cache_id, n, list, collated) in lists {
+        let info = caches.get(&cache_id).cloned().unwrap_or_default();
         let Some(i) = store::inval::slot_for_commit(cache_id, &info) else {
             // dropped meanwhile, or no free slot at all (then there is nothing cached either)
             continue;
         };
-        let collated = COLLATED.with(|c| c.borrow().get(&cache_id).cloned().unwrap_or_default());
         let is_collated = |name: &str| collated.iter().any(|c| c == name);
-        let list = coalesce(list, shmem::slot::MAX_PENDING / 4, &is_collated);
-        match store::inval::record(i, &list, xid, prepared, &is_collated) {
+        let origin = if prepared { store::inval::Origin::Prepare } else { store::inval::Origin::Commit };
+        match store::inval::record(i, &list, xid, origin, &is_collated) {
             Recorded::Each => {}
             Recorded::Everything => {
                 pgrx::log!("tablecache: cache \"{}\" will re-read its whole window (too many invalidations or no memory to record them)", info.name)
             }
-            Recorded::NoRoom => {
+            Recorded::NoRoom | Recorded::Busy => {
                 no_room.get_or_insert(info.name.clone());
                 continue;
             }
