@@ -97,7 +97,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/window.rs:312
+-- src/sql/window.rs:319
 -- tablecache::sql::window::clear_sliding_window
 CREATE OR REPLACE FUNCTION "clear_sliding_window"(
 	"cache" TEXT /* Option < & str > */
@@ -122,7 +122,7 @@ AS 'MODULE_PATHNAME', 'create_cache_v2_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:307
+-- src/sql/define.rs:308
 -- tablecache::sql::define::create_index
 CREATE OR REPLACE FUNCTION "create_index"(
 	"cache" TEXT, /* Option < & str > */
@@ -135,7 +135,7 @@ AS 'MODULE_PATHNAME', 'create_index_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:375
+-- src/sql/define.rs:378
 -- tablecache::sql::define::drop_cache
 CREATE OR REPLACE FUNCTION "drop_cache"(
 	"cache" TEXT /* Option < & str > */
@@ -146,7 +146,7 @@ AS 'MODULE_PATHNAME', 'drop_cache_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:347
+-- src/sql/define.rs:349
 -- tablecache::sql::define::drop_index
 CREATE OR REPLACE FUNCTION "drop_index"(
 	"cache" TEXT, /* Option < & str > */
@@ -182,7 +182,7 @@ AS 'MODULE_PATHNAME', 'memory_info_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/window.rs:157
+-- src/sql/window.rs:161
 -- tablecache::sql::window::refresh
 CREATE OR REPLACE FUNCTION "refresh"(
 	"cache" TEXT /* Option < & str > */
@@ -202,7 +202,7 @@ AS 'MODULE_PATHNAME', 'reset_stats_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/window.rs:260
+-- src/sql/window.rs:266
 -- tablecache::sql::window::set_sliding_window
 CREATE OR REPLACE FUNCTION "set_sliding_window"(
 	"cache" TEXT, /* Option < & str > */
@@ -237,7 +237,16 @@ AS 'MODULE_PATHNAME', 'slot_info_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/window.rs:144
+-- src/sql/views.rs:96
+-- tablecache::sql::views::standby_note
+CREATE OR REPLACE FUNCTION "standby_note"() RETURNS TEXT /* Option < & '_ str > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'standby_note_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- src/sql/window.rs:148
 -- tablecache::sql::window::unload
 CREATE OR REPLACE FUNCTION "unload"(
 	"cache" TEXT /* Option < & str > */
@@ -293,7 +302,8 @@ SELECT d.name,
        coalesce(s.bytes, 0) AS bytes,
        s.load_rows_done, s.load_rows_expected, s.writer_pid AS loading_pid,
        (SELECT c.relowner::pg_catalog.regrole FROM pg_catalog.pg_class c WHERE c.oid = d.view) AS owner,
-       d.rowtype, d.maintain
+       d.rowtype, d.maintain,
+       tablecache.standby_note() AS standby
 FROM tablecache.cache_def d
 LEFT JOIN tablecache.slot_info() s ON s.cache_id = d.id;
 
