@@ -11,7 +11,10 @@ pub static WORKER: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static OWNER_SHARE: GucSetting<i32> = GucSetting::<i32>::new(50);
 pub static WAL_INVALIDATIONS: GucSetting<bool> = GucSetting::<bool>::new(false);
-pub static WAL_RMGR_ID: GucSetting<i32> = GucSetting::<i32>::new(crate::replication::DEFAULT_RMGR_ID as i32);
+/// tablecache's WAL resource manager id: from the custom range, outside the ids listed on the
+/// PostgreSQL wiki's CustomWALResourceManagers page.
+pub const DEFAULT_RMGR_ID: i32 = 197;
+pub static WAL_RMGR_ID: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_RMGR_ID);
 pub static DATABASE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 
 /// Settings every backend has. The postmaster-context ones (`init_preloaded`) can only be

@@ -15,10 +15,6 @@ pub mod send;
 
 use pgrx::pg_sys;
 
-/// tablecache's resource manager id (`tablecache.wal_rmgr_id`): from the custom range,
-/// outside the ids listed on the PostgreSQL wiki's CustomWALResourceManagers page.
-pub const DEFAULT_RMGR_ID: u8 = 197;
-
 pub use crate::shmem::standby::HEARTBEAT_SECS;
 
 pub fn rmgr_id() -> u8 {
