@@ -192,9 +192,8 @@ pub extern "C-unwind" fn tablecache_db_worker_main(arg: pg_sys::Datum) {
     let db = pg_sys::Oid::from(arg.value() as u32);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(db), None);
     let has_ext: bool = BackgroundWorker::transaction(|| {
-        Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'tablecache')")
-            .ok()
-            .flatten()
+        // (read-only: pgrx's get_one would give the transaction an id, impossible on a standby)
+        crate::spi::select_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'tablecache')", &[])
             .unwrap_or(false)
     });
     let old_catalog = has_ext && BackgroundWorker::transaction(|| crate::catalog::catalog_state() == crate::catalog::CatalogState::Old);
