@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tablecache benchmark (BENCHMARK.md), end to end:
+# The tablecache benchmark (bench/SPEC.md), end to end:
 #
 #   scripts/bench.sh [--smoke|--quick|--full] [--scale S] [--seconds N] [--rounds R]
 #                    [--no-build] [--keep] [--out DIR]
