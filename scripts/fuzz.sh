@@ -46,6 +46,8 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 ALL_TARGETS=(keys_order numeric_parse alloc_ops index_merge interval_ops walrec_decode)
+# the fuzz binaries are looked for under core/fuzz/target
+unset CARGO_TARGET_DIR
 WORK="${FUZZ_WORK:-/tmp/tablecache-fuzz}"
 
 seconds=60

@@ -8,9 +8,7 @@ use pgrx::pg_sys;
 use std::sync::atomic::Ordering;
 use tablecache_core::walrec::{self, WalBound, WalCache, WalInval, WalRecord, WalValue};
 
-/// Remembers, in the data directory, that this server sent invalidations: started with
-/// sending off afterwards, it tells its standbys so (they must stop trusting their caches).
-const SENT_MARKER: &str = "tablecache_wal_sent";
+use crate::shmem::standby::SENT_MARKER;
 
 pub fn sending() -> bool {
     crate::guc::WAL_INVALIDATIONS.get() && shmem::is_attached() && !in_recovery()
@@ -82,11 +80,8 @@ pub fn invalidations(xid: u32, prepared: bool, all_dropped: bool, mut caches: Ve
 /// The transactions prepared before this server started (their invalidations were never
 /// written). Runs a query: inside a transaction.
 fn unknown_prepared() -> Vec<u32> {
-    let xids: Vec<i64> = crate::spi::select_column(
-        "SELECT transaction::pg_catalog.text::pg_catalog.int8 FROM pg_catalog.pg_prepared_xacts \
-         WHERE prepared OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()",
-        &[],
-    );
+    let started = standby::state().started.load(Ordering::Acquire);
+    let xids: Vec<i64> = crate::spi::select_column(crate::store::inval::PREPARED_BEFORE_MEMORY, &[started.into()]);
     xids.into_iter().map(|x| x as u32).collect()
 }
 
@@ -102,6 +97,11 @@ pub fn heartbeat() {
     };
     insert(&walrec::encode(&rec), true);
     standby::state().announced.store(1, Ordering::Release);
+    // (a promoted standby too: if it is started with sending off, its standbys must hear it)
+    let marker = std::path::Path::new(SENT_MARKER);
+    if !marker.exists() {
+        let _ = std::fs::write(marker, b"tablecache.wal_invalidations was on\n");
+    }
 }
 
 /// Before COMMIT PREPARED of a transaction that may have been prepared before this server
@@ -110,22 +110,40 @@ pub fn announce() {
     if sending() && standby::state().announced.load(Ordering::Acquire) == 0 {
         heartbeat();
     }
+    stopped_if_pending();
 }
 
-/// At the launcher's start on a primary: remembers that it sends, or tells the standbys that
-/// it stopped.
+/// A primary started with sending off after a lifetime with it on tells its standbys, before
+/// any transaction that changed a cache commits unsent (they must stop trusting their caches).
+/// Called before each such commit and by the launcher.
+pub fn stopped_if_pending() {
+    if !shmem::is_attached() || in_recovery() {
+        return;
+    }
+    let st = standby::state();
+    if st.stop_pending.load(Ordering::Acquire) == 0 || st.stop_pending.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return;
+    }
+    let rec = WalRecord::Stopped { now: unsafe { pg_sys::GetCurrentTimestamp() } };
+    insert(&walrec::encode(&rec), false);
+    let _ = std::fs::remove_file(SENT_MARKER);
+}
+
+/// At the launcher's start: a primary remembers that it sends (or tells its standbys that it
+/// stopped); a standby forgets a marker copied from its primary (it never sent).
 pub fn at_start() {
-    if in_recovery() || !shmem::is_attached() {
+    if !shmem::is_attached() {
         return;
     }
     let marker = std::path::Path::new(SENT_MARKER);
-    if crate::guc::WAL_INVALIDATIONS.get() {
+    if in_recovery() {
+        standby::state().stop_pending.store(0, Ordering::Release);
+        let _ = std::fs::remove_file(marker);
+    } else if crate::guc::WAL_INVALIDATIONS.get() {
         if !marker.exists() {
             let _ = std::fs::write(marker, b"tablecache.wal_invalidations was on\n");
         }
-    } else if marker.exists() {
-        let rec = WalRecord::Stopped { now: unsafe { pg_sys::GetCurrentTimestamp() } };
-        insert(&walrec::encode(&rec), false);
-        let _ = std::fs::remove_file(marker);
+    } else {
+        stopped_if_pending();
     }
 }

@@ -178,6 +178,7 @@ unsafe extern "C-unwind" fn startup_hook() {
             for i in 0..max as usize {
                 Slot::init(slots.add(i));
             }
+            standby::init(&(*header).standby, guc::WAL_INVALIDATIONS.get());
             arena.format();
         }
         let locks = pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr());

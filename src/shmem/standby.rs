@@ -31,6 +31,23 @@ pub struct StandbyState {
     pub all_xid: AtomicU32,
     /// On a primary: this lifetime's first heartbeat is written.
     pub announced: AtomicU32,
+    /// On a primary started with sending off after a lifetime with it on: the record that says
+    /// so is still to be written (before any transaction that invalidated a cache commits).
+    pub stop_pending: AtomicU32,
+    /// When this shared memory was set up (a crash restart sets it up again): transactions
+    /// prepared before it recorded their invalidations in memory that is gone.
+    pub started: AtomicI64,
+}
+
+/// The file, in the data directory, that says this server sent invalidations.
+pub const SENT_MARKER: &str = "tablecache_wal_sent";
+
+/// At shared memory set-up (postmaster).
+pub fn init(state: &StandbyState, sending: bool) {
+    state.started.store(unsafe { pg_sys::GetCurrentTimestamp() }, Ordering::Release);
+    if !sending && std::path::Path::new(SENT_MARKER).exists() {
+        state.stop_pending.store(1, Ordering::Release);
+    }
 }
 
 pub fn state() -> &'static StandbyState {

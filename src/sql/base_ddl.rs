@@ -76,7 +76,7 @@ fn refuse_trigger_change(rel: pg_sys::Oid, id: i64) {
     crate::fail_hint!(
         ERRCODE_FEATURE_NOT_SUPPORTED,
         "Enable or disable other triggers by name, or drop the cache first.",
-        "cannot enable or disable the triggers of cache \"{}\" on table {}: the cache would no longer follow its changes",
+        "cannot rename, enable or disable the triggers of cache \"{}\" on table {}: the cache would no longer follow its changes",
         name,
         crate::catalog::rel::qualified_name(rel)
     );
@@ -131,6 +131,14 @@ pub unsafe fn before(stmt: *mut pg_sys::Node) -> Option<After> {
         match (*stmt).type_ {
             NodeTag::T_RenameStmt => {
                 let s = stmt as *mut pg_sys::RenameStmt;
+                // the cache's triggers are found (and protected) by their names
+                if (*s).renameType == pg_sys::ObjectType::OBJECT_TRIGGER && !(*s).relation.is_null() && !(*s).subname.is_null() {
+                    let rel = rel_of((*s).relation);
+                    let tg = std::ffi::CStr::from_ptr((*s).subname).to_string_lossy().into_owned();
+                    if let Some(id) = caches_reading(&[rel], false).into_iter().find(|id| tg == format!("tablecache_{id}") || tg == format!("tablecache_{id}_truncate")) {
+                        refuse_trigger_change(rel, id);
+                    }
+                }
                 if (*s).renameType == pg_sys::ObjectType::OBJECT_COLUMN && !(*s).relation.is_null() && !(*s).subname.is_null() && !(*s).newname.is_null() {
                     // (the lineage of the table or, the rename recursing, of its partitions)
                     let rel = rel_of((*s).relation);

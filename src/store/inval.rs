@@ -278,12 +278,18 @@ fn merge_pending(s: &mut Slot, garbage: &mut Vec<Offset>) {
     s.pending_count = w as u32;
 }
 
+/// The transactions prepared before this server's shared memory was set up ($1, in
+/// microseconds since 2000-01-01: a crash restart sets it up again, the postmaster's start
+/// time stays).
+pub const PREPARED_BEFORE_MEMORY: &str = "SELECT transaction::pg_catalog.text::pg_catalog.int8 FROM pg_catalog.pg_prepared_xacts \
+     WHERE prepared OPERATOR(pg_catalog.<) pg_catalog.to_timestamp($1::pg_catalog.float8 OPERATOR(pg_catalog./) 1000000 OPERATOR(pg_catalog.+) 946684800)";
+
 thread_local! {
     static TWO_PHASE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
-/// Transactions prepared before this server started recorded their invalidations in memory
-/// that is gone: each one still prepared counts as "everything" for slot `i`, tied to its
+/// Transactions prepared before this server's shared memory was set up recorded their
+/// invalidations in memory that is gone: each one still prepared counts as "everything" for slot `i`, tied to its
 /// xid, so that COMMIT PREPARED makes the cache re-read what this pass is about to read
 /// without it. (Called by every writer pass before it collects.)
 pub fn note_unknown_prepared(i: usize) {
@@ -295,11 +301,7 @@ pub fn note_unknown_prepared(i: usize) {
     if !enabled {
         return;
     }
-    let xids: Vec<i64> = crate::spi::select_column(
-        "SELECT transaction::pg_catalog.text::pg_catalog.int8 FROM pg_catalog.pg_prepared_xacts \
-         WHERE prepared OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()",
-        &[],
-    );
+    let xids: Vec<i64> = crate::spi::select_column(PREPARED_BEFORE_MEMORY, &[shmem::standby::state().started.load(Ordering::Acquire).into()]);
     let s = shmem::slot(i);
     for x in xids {
         let xid = x as u32;

@@ -103,6 +103,9 @@ pub(super) fn record_invals(invals: Vec<LocalInval>, caches: HashMap<i64, CacheI
         let list = coalesce(list, shmem::slot::MAX_PENDING / 4, &is_collated);
         lists.push((cache_id, n, list, collated));
     }
+    if !lists.is_empty() {
+        crate::replication::send::stopped_if_pending();
+    }
     if crate::replication::send::sending() {
         let (dropped, all_dropped) = if prepared { (Vec::new(), false) } else { drops() };
         let mut parts: Vec<_> = lists

@@ -401,6 +401,35 @@ SELECT tablecache.drop_cache('mn_events');
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgname LIKE 'tablecache%'
     AND tgrelid IN (SELECT oid FROM pg_class WHERE relname LIKE 'mn\_ev%');
 
+-- ---- the cache's triggers are protected --------------------------------------------
+-- (names carry the cache's random id: found in pg_trigger, the SQLSTATE printed)
+DO $$
+DECLARE t text; r text;
+BEGIN
+  SELECT tgname INTO t FROM pg_trigger WHERE tgrelid = 'mn_customer'::regclass AND tgname LIKE 'tablecache\_%' AND tgname NOT LIKE '%truncate' LIMIT 1;
+  FOREACH r IN ARRAY ARRAY[format('ALTER TRIGGER %I ON mn_customer RENAME TO mine', t),
+                           format('ALTER TABLE mn_customer DISABLE TRIGGER %I', t),
+                           'ALTER TABLE mn_customer DISABLE TRIGGER USER',
+                           'ALTER TABLE mn_customer ENABLE TRIGGER ALL',
+                           format('DROP TRIGGER %I ON mn_customer', t)] LOOP
+    BEGIN
+      EXECUTE r;
+      RAISE WARNING '%: allowed', split_part(r, ' ', 1) || ' ' || split_part(r, ' ', 2);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING '%: %', split_part(r, ' ', 1) || ' ' || split_part(r, ' ', 2), SQLSTATE;
+    END;
+  END LOOP;
+END $$;
+-- a renamed column the query reads is followed (an update of it invalidates only its rows)
+SELECT mt_reload('mn_orders');
+ALTER TABLE mn_customer RENAME COLUMN name TO cust_name;
+SELECT tablecache.reset_stats();
+UPDATE mn_customer SET cust_name = cust_name || '!' WHERE id = (SELECT min(id) FROM mn_customer);
+SELECT * FROM mt_exact('mn_orders');
+SELECT rows_loaded < (SELECT rows FROM tablecache.caches WHERE name = 'mn_orders') AS only_its_rows_reread
+  FROM tablecache.stats WHERE cache = 'mn_orders';
+ALTER TABLE mn_customer RENAME COLUMN cust_name TO name;
+
 -- ---- clean up ----------------------------------------------------------------------
 SELECT tablecache.drop_cache('mn_orders');
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgname LIKE 'tablecache%'
