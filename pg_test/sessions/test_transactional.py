@@ -785,6 +785,29 @@ class T2Prepare(unittest.TestCase):
         self.assertEqual(self.read(b, c, 13), ("v13", "renamed"), "after a restart, COMMIT PREPARED left the cache stale")
         self.assertEqual(self.read(b, c, 14), ("v14", "c5"))
 
+    def test_prepared_before_a_crash_restart(self):
+        # a backend killed: PostgreSQL sets shared memory up again (the postmaster's start
+        # time stays); the prepared transaction's invalidations are gone with it
+        a = self.a
+        c = self.auto_cache("p2cr")
+        query(a, "BEGIN")
+        query(a, "UPDATE p2cr_c SET name = 'renamed' WHERE id = 4")
+        query(a, "PREPARE TRANSACTION 'p2cr'")
+        victim = self.srv.connect("tc_prep")
+        pid = scalar(victim, "SELECT pg_backend_pid()")
+        self.a.close()
+        self.b.close()
+        self.srv.kill_backend(pid)
+        victim.close()
+        self.srv.wait_ready()
+        self.setUp()
+        a, b = self.a, self.b
+        code, msg = err_of(b, "SELECT tablecache.load(%s)", (c,))
+        self.assertIn(code, (None, "55000"), msg)
+        self.assertEqual(self.read(b, c, 13), ("v13", "c4"))
+        query(a, "COMMIT PREPARED 'p2cr'")
+        self.assertEqual(self.read(b, c, 13), ("v13", "renamed"), "after a crash restart, COMMIT PREPARED left the cache stale")
+
 
 # ------------------------------------------------------------------------------------------
 # 3. a refresh that cannot complete never fails a read
