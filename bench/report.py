@@ -39,6 +39,11 @@ def f(key):
         return None
 
 
+def meta_or(key):
+    v = f(key)
+    return "?" if v is None else fmt(v, 1)
+
+
 def fmt(x, digits=None):
     if x is None:
         return "–"
@@ -340,6 +345,123 @@ if med("W8.auto_ms") is not None or med("W8.none_ms") is not None:
       "(sampled keys and the whole window).")
     w("")
 
+# ---------------- W9
+if med("tps.W9s.W1.tablecache.c1") is not None or med("tps.W9.w4.orders.on.c1") is not None:
+    w("## W9 hot standby")
+    w("")
+    w("W1–W8 and W10 run with `tablecache.wal_invalidations` off (the default; the settings above). W9 runs last: "
+      "the server is restarted with it on, a streaming standby is made of it (`pg_basebackup -R -X stream` with "
+      "a physical slot, "
+      f"{meta_or('W9.basebackup_s')} s; tablecache preloaded, `hot_standby_feedback = on`; "
+      f"{raw.get('W9.standby_settings', '?')}), and once the standby trusts its caches "
+      "(`tablecache.standby_note() IS NULL`) and has its copy of the cache "
+      f"({raw.get('W9.standby_loaded_by', '?')}: {fmt(f('W9.standby_rows'))} rows; ready "
+      f"{meta_or('W9.standby_ready_s')} s after its start), `bench/sql/verify.sql` checks on the standby that "
+      "join, matview and tablecache return the same rows, from memory.")
+    w("")
+    sfloor = {c: med(f"tps.W9s.floor.c{c}") for c in (1, 2)}
+    srow = {c: med(f"tps.W9s.rowfloor.c{c}") for c in (1, 2)}
+    srow100 = {c: med(f"tps.W9s.rowfloor100.c{c}") for c in (1, 2)}
+    w("### W1–W3 on the standby (TPS)")
+    w("")
+    w(f"The same pgbench scripts and clients as on the server, against the standby; row floor {fmt(srow[1])} / "
+      f"{fmt(srow[2])}, row floor 100 {fmt(srow100[1])} / {fmt(srow100[2])} TPS at 1 / 2 clients. tablecache hits "
+      f"{fmt(f('W9.reads.hits'))}, misses {fmt(f('W9.reads.misses'))} (must be 0).")
+    w("")
+    w("| workload | clients | floor | join (default) | join (memoize off) | matview | tablecache |")
+    w("|---|---|---|---|---|---|---|")
+    sreads = {}
+    for wl in (1, 2, 3):
+        for c in (1, 2):
+            j = med(f"tps.W9s.W{wl}.join.c{c}")
+            jn = med(f"tps.W9s.W{wl}.join_nomemoize.c{c}")
+            m = med(f"tps.W9s.W{wl}.matview.c{c}")
+            t = med(f"tps.W9s.W{wl}.tablecache.c{c}")
+            sreads[(wl, c)] = (max(x for x in (j, jn) if x is not None) if (j or jn) else None, m, t)
+            w(f"| W{wl} | {c} | {fmt(sfloor[c])} | {fmt(j)} | {fmt(jn)} | {fmt(m)} | {fmt(t)} |")
+    w("")
+    w("Targets (bench/SPEC.md): the same as on the server — tablecache ≥ 0.95 of the row floor (W1, W3) and "
+      "of the 100-row floor (W2), on the standby, at 1 and 2 clients.")
+    w("")
+    w("| workload | clients | / join | / matview | / `SELECT 1` | on the server: / row floor | / row floor | target | |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for wl in (1, 2, 3):
+        for c in (1, 2):
+            j, m, t = sreads[(wl, c)]
+            ref = srow100[c] if wl == 2 else srow[c]
+            r = lambda x: fmt(t / x if t and x else None)
+            pt, pref = reads[(wl, c)][2], (rowfloor100[c] if wl == 2 else rowfloor[c])
+            w(f"| W{wl} | {c} | {r(j)} | {r(m)} | {r(sfloor[c])} | {fmt(pt / pref if pt and pref else None)} | "
+              f"{check(f'W9 standby W{wl} tc/row floor c{c}', t / ref if t and ref else None, 0.95)} |")
+    w("")
+    w("### W4 on the server: invalidations sent in the WAL / not")
+    w("")
+    n_on = len(multi.get("tps.W9.w4.orders.on.c1", []))
+    n_off = len(multi.get("tps.W9.w4.orders.off.c1", []))
+    w("`tablecache.wal_invalidations` is a postmaster setting: the server is restarted for every variant, "
+      f"alternating ({n_on} rounds on, {n_off} off; medians), waits until autowarm has loaded the self-maintained "
+      "cache, prewarms, then runs `bench/pgbench/w4_orders.sql` and `w4_customers.sql` (the cache's own triggers "
+      "fire in both variants; each run starts with nothing pending). The standby is stopped meanwhile (its slot "
+      "keeps the WAL): the figure is the server's own cost, not a second server's on the same CPUs.")
+    w("")
+    w("| statement | clients | off (TPS) | on (TPS) | on / off | target | |")
+    w("|---|---|---|---|---|---|---|")
+    for tbl in ("orders", "customers"):
+        for c in (1, 2):
+            off, on = med(f"tps.W9.w4.{tbl}.off.c{c}"), med(f"tps.W9.w4.{tbl}.on.c{c}")
+            w(f"| {tbl} | {c} | {fmt(off)} | {fmt(on)} | "
+              f"{check(f'W9 sending {tbl} c{c}', on / off if on and off else None, 0.95)} |")
+    w("")
+    pu_on, pu_off = med("W9.wal_per_update.on"), med("W9.wal_per_update.off")
+    h_on, h_off = med("W9.wal_100.on"), med("W9.wal_100.off")
+    nrec, rb, rd = med("W9.tc_records"), med("W9.tc_record_bytes"), med("W9.tc_record_data")
+    rs = med("W9.tc_record_space") or rb
+    rb100 = med("W9.tc_record_bytes_100")
+    rs100 = med("W9.tc_record_space_100") or rb100
+    diff = lambda a, b: a - b if a is not None and b is not None else None
+    w("WAL added per invalidated key: in each variant, after a `VACUUM orders`, one client's "
+      f"{fmt(nrec)} one-order updates (`w4_orders.sql` with `-t`, each its own transaction, the same keys in "
+      "both variants), then one transaction updating 100 orders of the window: the WAL they wrote "
+      "(`pg_current_wal_insert_lsn()` differences, medians) and, with sending on, tablecache's own records among "
+      "them, read with `pg_walinspect` (resource manager `tablecache`, id 197; WAL space = the record's length "
+      "rounded up to 8 bytes). The records are exactly what sending adds (besides a heartbeat every 5 s); the "
+      "insert-position differences also move with the rest of the WAL (an update is HOT or not).")
+    w("")
+    w("| | WAL, off | WAL, on | on − off | tablecache's records: WAL space | per invalidated key |")
+    w("|---|---|---|---|---|---|")
+    w(f"| one-order update transaction | {fmt(pu_off)} | {fmt(pu_on)} | {fmt(diff(pu_on, pu_off))} | "
+      f"{fmt(rs / nrec if rs and nrec else None)} (length {fmt(rb / nrec if rb and nrec else None)}, data "
+      f"{fmt(rd / nrec if rd and nrec else None)}) | {fmt(rs / nrec if rs and nrec else None)} |")
+    w(f"| one 100-order transaction | {fmt(h_off)} | {fmt(h_on)} | {fmt(diff(h_on, h_off))} | {fmt(rs100)} | "
+      f"{fmt(rs100 / 100 if rs100 else None)} |")
+    w("")
+    if raw.get("W9.walinspect_sample"):
+        w(f"The 100-key record, as `pg_get_wal_records_info` shows it: `{raw['W9.walinspect_sample']}`; "
+          f"as `pg_waldump` does (it cannot load the extension's description): `{raw.get('W9.waldump_sample', '?')}`. "
+          f"A one-key record: `{raw.get('W9.tc_desc_1', '?')}`.")
+        w("")
+    w("### Check: the standby after the writes")
+    w("")
+    if raw.get("W9.check_ok") == "1":
+        ph, pm = (raw.get("W9.check_pending", "|").split("|") + [""])[:2]
+        ah, am = (raw.get("W9.check_after", "|").split("|") + [""])[:2]
+        w("With the server sending again (restarted) and the standby running, trusted and caught up, 2 clients "
+          f"updated orders, customers, products and regions for {meta('seconds')} s ({fmt(f('W9.check_tps'))} TPS) "
+          f"while a client on the standby read the cache (W1–W3 mixed, {fmt(f('W9.check_reader_tps'))} TPS, no "
+          "failed transaction; not a figure: a read of a key whose invalidation was replayed re-reads what is "
+          "pending, and under thousands of random writes a second the pending list overflows into merged "
+          "ranges, on a server as on a standby), and `bench/sql/w4_check.sql` ran (inserts, deletes, moved keys, every table). "
+          f"Replay caught up {meta_or('W9.check_catchup_s')} s after the last write "
+          f"(`pg_last_wal_replay_lsn()` ≥ the server's `pg_current_wal_insert_lsn()`; {raw.get('W9.check_sides', '?')}); "
+          f"the standby's counters since its start: {raw.get('W9.check_stats', '?')}. "
+          "`bench/sql/verify.sql` on the standby then found tablecache equal to the join there, on sampled keys and "
+          f"over the whole window: with the replayed invalidations pending, hits {ph}, misses {pm}; after "
+          f"`tablecache.refresh` on the standby, hits {ah}, misses {am} (must be 0).")
+    else:
+        w("The check did not run.")
+    w("")
+
+
 # ---------------- W10
 n10 = int(f("W10.n") or 0)
 if n10:
@@ -375,7 +497,7 @@ for key, vals in multi.items():
         spread.append((max(vals) / min(vals), key))
 spread.sort(reverse=True)
 implausible = [lab for lab, v, t, hi, ok in checks
-               if v is not None and ((lab.startswith("W1 tc/floor") and v > 1.0) or (lab.startswith("W4") and v > 1.05)
+               if v is not None and ((lab.startswith("W1 tc/floor") and v > 1.0) or (lab.startswith(("W4", "W9 sending")) and v > 1.05)
                                     or (lab.startswith("W8") and v < 0.95))]
 if spread or implausible:
     w("## Noise")
@@ -384,7 +506,7 @@ if spread or implausible:
         w(f"Largest max/min spread of one figure across rounds: {spread[0][0]:.2f}× ({spread[0][1]}); "
           f"median spread {statistics.median(s for s, _ in spread):.2f}×.")
     if implausible:
-        w("Implausible ratios (faster than `SELECT 1`, or writes faster with triggers than without) show "
+        w("Implausible ratios (faster than `SELECT 1`, or writes faster with triggers, or with sending, than without) show "
           "that the machine's load moved during the run: " + ", ".join(implausible) +
           ". Trust only differences well beyond the spread; rerun with more `--rounds`.")
     w("")

@@ -10,8 +10,8 @@
 #   --full    scale 1, 10 s per run, 3 rounds (medians): what the README quotes
 #   --no-build  skip the release build+install (the report still records the
 #             checksum of the library the server loaded)
-#   --keep    leave the server 'bench' running afterwards
-#   --only LIST  run only these parts (comma-separated: reads, w4, w5, w6, w7, w8, w10);
+#   --keep    leave the server 'bench' (and W9's standby, its slot) running afterwards
+#   --only LIST  run only these parts (comma-separated: reads, w4, w5, w6, w7, w8, w10, w9);
 #             the data, cache, verification and W6's figure of the cache itself always
 #             run (w6 adds its version-1 twin)
 #   --growth "S1 S2 S3"  scales of W10 (default "0.1 1 4" with --full, "0.01 0.05 0.2"
@@ -26,10 +26,14 @@
 # (bench/data/generate.sql), loads the cache (bench/data/cache.sql), creates
 # the matview (bench/sql/setup.sql), prewarms everything, checks that every
 # contender returns the same rows (bench/sql/verify.sql), runs W1-W8 and W10
-# (growth: W7 and a one-hour adjust at several scales) and writes
-# the report (bench/report.py). Raw outputs: /tmp/tablecache-bench-results/<stamp>/.
+# (growth: W7 and a one-hour adjust at several scales), then W9 (hot standby: the server
+# is restarted with tablecache.wal_invalidations = on, a streaming standby of it is built
+# with pg_basebackup, W1-W3 run there; W4 on the server with sending on / off, restarting
+# between them) and writes the report (bench/report.py). Raw outputs:
+# /tmp/tablecache-bench-results/<stamp>/.
 # TABLECACHE_BENCH_NAME / TABLECACHE_BENCH_PORT name another server than 'bench' on 55437
-# (two benchmarks at once on one machine).
+# (two benchmarks at once on one machine); W9's standby is NAME-standby on PORT + 1
+# (TABLECACHE_BENCH_STANDBY_NAME / TABLECACHE_BENCH_STANDBY_PORT).
 set -euo pipefail
 # One { ... } block: bash parses all of it before running, so editing this file during a run
 # cannot derail that run.
@@ -37,14 +41,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-mode=quick; scale=""; seconds=""; rounds=""; build=1; keep=0; out=""; growth="-"; only="reads,w4,w5,w6,w7,w8,w10"
+mode=quick; scale=""; seconds=""; rounds=""; build=1; keep=0; out=""; growth="-"; only="reads,w4,w5,w6,w7,w8,w10,w9"
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) mode=smoke ;; --quick) mode=quick ;; --full) mode=full ;;
         --scale) scale="$2"; shift ;; --seconds) seconds="$2"; shift ;;
         --rounds) rounds="$2"; shift ;; --out) out="$2"; shift ;;
         --no-build) build=0 ;; --keep) keep=1 ;; --growth) growth="$2"; shift ;; --only) only="$2"; shift ;;
-        -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -58,6 +62,9 @@ esac
 scale="${scale:-$d_scale}"; seconds="${seconds:-$d_sec}"; rounds="${rounds:-$d_rounds}"
 
 NAME=${TABLECACHE_BENCH_NAME:-bench}; PORT=${TABLECACHE_BENCH_PORT:-55437}; SOCK=/tmp/tablecache-$NAME; DB=bench; SEED=20261101
+# W9's hot standby of the server, and the replication slot that keeps the WAL it needs
+SNAME=${TABLECACHE_BENCH_STANDBY_NAME:-$NAME-standby}; SPORT=${TABLECACHE_BENCH_STANDBY_PORT:-$((PORT + 1))}
+SSOCK=/tmp/tablecache-$SNAME; SLOT=bench_w9
 export TABLECACHE_PGROOT=${TABLECACHE_PGROOT:-/tmp/tablecache-pgroot-bench}
 bash scripts/pgroot.sh "$TABLECACHE_PGROOT" >/dev/null
 LIB=$TABLECACHE_PGROOT/usr/lib/postgresql/15/lib/tablecache.so
@@ -90,6 +97,7 @@ say "mode $mode, scale $scale, $seconds s per run, $rounds round(s); results in 
 trap 'echo "==> bench: stopped; raw outputs in $RES" >&2' ERR
 
 # ---- 1. build + server --------------------------------------------------------
+bash scripts/server.sh stop "$SNAME" "$SPORT" >/dev/null 2>&1 || true   # a standby an earlier run kept
 bash scripts/server.sh stop "$NAME" "$PORT" >/dev/null || true
 if [ "$build" = 1 ]; then
     say "building and installing the release library"
@@ -99,13 +107,17 @@ fi
 TABLECACHE_MEMORY=1GB bash scripts/server.sh start "$NAME" "$PORT" >/dev/null
 # Every contender runs on the same server and settings (postgresql.auto.conf
 # overrides scripts/server.sh's tablecache.conf; shared_buffers needs a restart).
-"${PSQL[@]}" -d postgres -q <<'SQL'
+"${PSQL[@]}" -d postgres -q >/dev/null <<'SQL'
 ALTER SYSTEM SET shared_buffers = '1GB';
 ALTER SYSTEM SET jit = off;
 -- the data set is in memory: random reads cost about what sequential ones do (this speeds the
 -- join contender too; REFRESH is timed under both this and the default 4, the faster counts)
 ALTER SYSTEM SET random_page_cost = 1.1;
 ALTER SYSTEM SET max_connections = 20;
+-- W1-W8 and W10 run without sending invalidations in the WAL (the default); W9 restarts the
+-- server with it on, and drops the slot of its standby at the end (or an earlier run's here)
+ALTER SYSTEM RESET tablecache.wal_invalidations;
+SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'bench_w9' AND NOT active;
 SQL
 bash scripts/server.sh stop "$NAME" "$PORT" >/dev/null
 TABLECACHE_MEMORY=1GB bash scripts/server.sh start "$NAME" "$PORT" >/dev/null
@@ -128,10 +140,12 @@ rec meta.cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ */
 rec meta.ram "$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
 rec meta.loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 rec meta.git "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo '+dirty src')"
-rec meta.pg_version "$(q 'SHOW server_version')"
+# (the server's own settings: the database 'bench' does not exist yet on a new server)
+qpg() { "${PSQL[@]}" -d postgres -Atq -c "$1"; }
+rec meta.pg_version "$(qpg 'SHOW server_version')"
 for s in shared_buffers tablecache.memory work_mem jit fsync synchronous_commit full_page_writes \
-         max_connections autovacuum plan_cache_mode random_page_cost; do
-    rec "setting.$s" "$(q "SHOW $s" 2>/dev/null || echo '?')"
+         max_connections autovacuum plan_cache_mode random_page_cost tablecache.wal_invalidations; do
+    rec "setting.$s" "$(qpg "SHOW $s" 2>/dev/null || echo '?')"
 done
 
 # ---- 2. data, cache, matview ----------------------------------------------------
@@ -218,7 +232,8 @@ timed_session() {  # statement... -> one ms figure per statement, in one new ses
 run() {  # key clients script [PGOPTIONS] -> records tps.key.cN.rR
     local key=$1 c=$2 script=$3 opts=${4:-} r=$5
     local o="$RES/pgbench/$key.c$c.r$r.txt"
-    if ! PGOPTIONS="$opts" pgbench -n -M prepared -h "$SOCK" -p "$PORT" -U postgres -c "$c" -j "$c" \
+    # RUN_SOCK / RUN_PORT: another server than the benchmark's (W9's standby)
+    if ! PGOPTIONS="$opts" pgbench -n -M prepared -h "${RUN_SOCK:-$SOCK}" -p "${RUN_PORT:-$PORT}" -U postgres -c "$c" -j "$c" \
             -T "$seconds" --random-seed="$SEED" "${DVARS[@]}" -f "bench/pgbench/$script.sql" "$DB" >"$o" 2>&1; then
         cat "$o" >&2; die "pgbench $script ($c clients) failed"
     fi
@@ -478,6 +493,225 @@ for gs in $growth; do
     "${PSQL[@]}" -d postgres -q -c "DROP DATABASE $gdb"
 done
 rec W10.n "$gi"
+
+# ---- W9 hot standby ----------------------------------------------------------------------------
+# Last, because it restarts the server: everything before ran with tablecache.wal_invalidations
+# off (the default). The server is restarted with it on (a postmaster setting), a streaming
+# standby of it is built with pg_basebackup -R (its own physical slot, so that the WAL it needs
+# is kept while it is stopped; hot_standby_feedback on, so that replay never cancels its
+# readers), and once the standby trusts its caches (tablecache.standby_note() IS NULL) and has
+# its copy of the cache (autowarm loads the window the server recorded), W1-W3 run there, against
+# the join and the matview (the matview replicates) on the standby. Then W4's order and customer
+# updates on the server, with sending on / off, restarting between variants (the standby stopped:
+# the figure is the server's own cost; its slot keeps the WAL), and the WAL each invalidated key
+# adds. Finally writes to every table with the standby running, and, once its replay has caught
+# up, the standby's cache must equal the join there and its reads be hits.
+if part w9; then
+w9_rounds=$rounds; [ "$mode" != smoke ] && [ "$rounds" -lt 3 ] && w9_rounds=3
+case $mode in smoke) w9_n=200 ;; quick) w9_n=1000 ;; *) w9_n=5000 ;; esac
+SPSQL=(/usr/lib/postgresql/15/bin/psql -h "$SSOCK" -p "$SPORT" -U postgres -X -v ON_ERROR_STOP=1)
+sq() { "${SPSQL[@]}" -d "$DB" -Atq -c "$1"; }
+as_postgres() {
+    if [ "$(id -un)" = postgres ]; then "$@"
+    elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"
+    else sudo -u postgres -- "$@"; fi
+}
+w9_die() {
+    echo "==> bench: the standby's log ($SSOCK/server.log), last lines:" >&2
+    tail -n 15 "$SSOCK/server.log" >&2 2>/dev/null || true
+    die "W9: $*"
+}
+wait_sql() {  # q|sq sql seconds: polls a boolean until true; 1 on timeout
+    local who=$1 sql=$2 limit=$3 i=0
+    while [ "$($who "$sql" 2>/dev/null)" != t ]; do
+        i=$((i + 1)); [ "$i" -gt $((limit * 10)) ] && return 1
+        sleep 0.1
+    done
+}
+w9_restart() {  # on|off: restart the server with sending on / off; wait until autowarm loaded the cache
+    local v=$1
+    if [ "$v" = on ]; then q "ALTER SYSTEM SET tablecache.wal_invalidations = on"
+    else q "ALTER SYSTEM RESET tablecache.wal_invalidations"; fi
+    bash scripts/server.sh stop "$NAME" "$PORT" >/dev/null
+    [ "$(md5sum "$LIB" | cut -d' ' -f1)" = "$lib_md5" ] || die "W9: $LIB changed during the run: a restart would load another library"
+    TABLECACHE_MEMORY=1GB bash scripts/server.sh start "$NAME" "$PORT" >/dev/null || die "W9: the server did not restart ($v)"
+    [ "$(q 'SHOW tablecache.wal_invalidations')" = "$v" ] || die "W9: tablecache.wal_invalidations is not $v after the restart"
+    wait_sql q "SELECT loaded FROM tablecache.caches WHERE name = 'recent_orders'" 900 \
+        || die "W9: autowarm did not load the cache after the restart ($v)"
+    "${PSQL[@]}" -d "$DB" -q -f bench/sql/warm.sql >/dev/null
+}
+w9_caught_up() {  # [seconds]: the standby has replayed everything the server has written so far
+    local lsn; lsn=$(q "SELECT pg_current_wal_insert_lsn()")
+    wait_sql sq "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn" "${1:-600}" \
+        || w9_die "the standby did not replay up to $lsn (at $(sq 'SELECT pg_last_wal_replay_lsn()' 2>/dev/null || echo '?'))"
+}
+w9_standby_ready() {  # start the standby; wait for trust, its cache, and replay -> w9_loaded_by
+    TABLECACHE_MEMORY=1GB bash scripts/server.sh start "$SNAME" "$SPORT" >/dev/null || w9_die "the standby did not start"
+    wait_sql sq "SELECT tablecache.standby_note() IS NULL" 120 \
+        || w9_die "the standby does not trust its caches: $(sq 'SELECT tablecache.standby_note()' 2>/dev/null)"
+    w9_caught_up
+    if ! wait_sql sq "SELECT loaded FROM tablecache.caches WHERE name = 'recent_orders'" 120; then
+        # autowarm did not load it (yet): load the same window there
+        sq "SELECT tablecache.load('recent_orders', window_index, window_ge::timestamptz, window_lt::timestamptz)
+              FROM bench_cache_def" >/dev/null 2>"$RES/w9_load.txt" \
+            || wait_sql sq "SELECT loaded FROM tablecache.caches WHERE name = 'recent_orders'" 600 \
+            || { cat "$RES/w9_load.txt" >&2; w9_die "the cache is not loaded on the standby"; }
+        w9_loaded_by=load
+    else
+        w9_loaded_by=autowarm
+    fi
+}
+w9_sides() {  # the server's and the standby's view of the standby, for the record
+    echo "server: $(q "SELECT coalesce(string_agg(state || ' ' || sync_state, ','), 'no walsender') FROM pg_stat_replication")," \
+         "standby: replay $(sq 'SELECT pg_last_wal_replay_lsn()' 2>/dev/null || echo '?'), note $(sq 'SELECT coalesce(tablecache.standby_note(), $$trusted$$)' 2>/dev/null || echo '?')"
+}
+
+say "W9 hot standby: the server restarted with tablecache.wal_invalidations = on; a standby $SNAME on port $SPORT"
+# the contenders equal again (W4 and W8 changed the tables): the matview refreshed, the cache too
+q "REFRESH MATERIALIZED VIEW bench_mv" >/dev/null
+q "SELECT tablecache.refresh('recent_orders')" >/dev/null
+q "CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null
+w9_restart on
+bash scripts/server.sh stop "$SNAME" "$SPORT" >/dev/null 2>&1 || true
+q "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null
+rm -rf "$SSOCK"; mkdir -p "$SSOCK"
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$SSOCK"
+t0=$(date +%s.%N)
+as_postgres "$TABLECACHE_PGROOT/usr/lib/postgresql/15/bin/pg_basebackup" -D "$SSOCK/data" -R -X stream -c fast \
+    -C -S "$SLOT" -h "$SOCK" -p "$PORT" -U postgres >"$RES/w9_basebackup.txt" 2>&1 \
+    || { cat "$RES/w9_basebackup.txt" >&2; die "W9: pg_basebackup"; }
+rec W9.basebackup_s "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+echo "hot_standby_feedback = on" | as_postgres tee -a "$SSOCK/data/postgresql.auto.conf" >/dev/null
+t0=$(date +%s.%N)
+w9_standby_ready; rec W9.standby_loaded_by "$w9_loaded_by"
+rec W9.standby_ready_s "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+rec W9.standby_rows "$(sq "SELECT rows FROM tablecache.caches WHERE name = 'recent_orders'")"
+rec W9.standby_settings "$(sq "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings
+    WHERE name IN ('shared_buffers', 'tablecache.memory', 'max_connections', 'random_page_cost', 'jit', 'hot_standby_feedback')")"
+# trust began: every cache re-reads everything once (a refresh does it now), then prewarm
+sq "SELECT tablecache.refresh('recent_orders')" >/dev/null
+"${SPSQL[@]}" -d "$DB" -q -f bench/sql/warm.sql >/dev/null
+say "W9: verifying on the standby that join, matview and tablecache return the same rows"
+"${SPSQL[@]}" -d "$DB" -q -v samples="$samples" -f bench/sql/verify.sql >"$RES/w9_verify_standby.txt" 2>&1 \
+    || { cat "$RES/w9_verify_standby.txt"; w9_die "contenders disagree on the standby (verify.sql)"; }
+
+# W1-W3 on the standby, the same scripts and settings as on the server
+sq "SELECT tablecache.reset_stats()" >/dev/null
+RUN_SOCK=$SSOCK; RUN_PORT=$SPORT
+for r in $(seq 1 "$rounds"); do
+    say "W9: W1-W3 reads on the standby, round $r/$rounds"
+    for c in 1 2; do
+        run W9s.floor "$c" floor "" "$r"
+        run W9s.rowfloor "$c" row_floor "" "$r"
+        run W9s.rowfloor100 "$c" row_floor_100 "" "$r"
+        for w in 1 2 3; do
+            run "W9s.W$w.join" "$c" "w${w}_join" "" "$r"
+            run "W9s.W$w.join_nomemoize" "$c" "w${w}_join" "-c enable_memoize=off" "$r"
+            run "W9s.W$w.matview" "$c" "w${w}_matview" "" "$r"
+            run "W9s.W$w.tablecache" "$c" "w${w}_tablecache" "" "$r"
+        done
+    done
+done
+RUN_SOCK=""; RUN_PORT=""
+IFS='|' read -r hits misses < <(sq "SELECT hits, misses FROM tablecache.stats WHERE cache = 'recent_orders'")
+rec W9.reads.hits "$hits"; rec W9.reads.misses "$misses"
+[ "$misses" = 0 ] || w9_die "tablecache answered $misses reads on the standby from its tables during W1-W3 ($(w9_sides))"
+
+# W4 on the server: sending on / off, a restart between variants, alternating order
+say "W9: W4 writes on the server, invalidations sent in the WAL / not ($w9_rounds rounds each, restarts between; the standby stopped)"
+bash scripts/server.sh stop "$SNAME" "$SPORT" >/dev/null
+last=""
+for r in $(seq 1 "$w9_rounds"); do
+    for v in $( [ $((r % 2)) = 1 ] && echo "on off" || echo "off on"); do
+        w9_restart "$v"; last=$v
+        # the WAL added per invalidated key: w9_n one-order updates (each its own transaction,
+        # the same keys in both variants), then one transaction updating 100 orders; after a
+        # VACUUM (whether an update is HOT, and so how much WAL it writes, depends on the free
+        # space earlier writes left)
+        q "VACUUM orders" >/dev/null
+        l0=$(q "SELECT pg_current_wal_insert_lsn()")
+        o="$RES/pgbench/W9.wal.$v.r$r.txt"
+        pgbench -n -M prepared -h "$SOCK" -p "$PORT" -U postgres -c 1 -t "$w9_n" --random-seed="$SEED" "${DVARS[@]}" \
+            -f bench/pgbench/w4_orders.sql "$DB" >"$o" 2>&1 || { cat "$o" >&2; die "W9: the WAL measurement's updates ($v)"; }
+        l1=$(q "SELECT pg_current_wal_insert_lsn()")
+        q "UPDATE orders SET amount = amount + 0.01 WHERE id BETWEEN $id_lo AND $id_lo + 99" >/dev/null
+        l2=$(q "SELECT pg_current_wal_insert_lsn()")
+        rec "W9.wal_per_update.$v.r$r" "$(q "SELECT round(('$l1'::pg_lsn - '$l0'::pg_lsn) / $w9_n, 1)")"
+        rec "W9.wal_100.$v.r$r" "$(q "SELECT '$l2'::pg_lsn - '$l1'::pg_lsn")"
+        if [ "$v" = on ]; then
+            # tablecache's own records in those ranges (pg_walinspect: the server knows its rmgr)
+            wait_sql q "SELECT pg_current_wal_flush_lsn() >= '$l2'::pg_lsn" 60 || die "W9: the WAL was not flushed"
+            # (space: a record takes its length rounded up to 8 bytes in the WAL)
+            IFS='|' read -r n_rec rec_bytes rec_space rec_data desc1 < <(q "
+                SELECT count(*), sum(record_length), sum((record_length + 7) / 8 * 8), sum(main_data_length), min(description)
+                  FROM pg_get_wal_records_info('$l0', '$l1') WHERE resource_manager = 'tablecache' AND description LIKE 'db %'")
+            rec "W9.tc_records.r$r" "$n_rec"; rec "W9.tc_record_bytes.r$r" "$rec_bytes"
+            rec "W9.tc_record_space.r$r" "$rec_space"; rec "W9.tc_record_data.r$r" "$rec_data"
+            IFS='|' read -r rec100 space100 desc100 < <(q "
+                SELECT sum(record_length), sum((record_length + 7) / 8 * 8), min(description)
+                  FROM pg_get_wal_records_info('$l1', '$l2') WHERE resource_manager = 'tablecache' AND description LIKE 'db %'")
+            rec "W9.tc_record_bytes_100.r$r" "${rec100:-0}"; rec "W9.tc_record_space_100.r$r" "${space100:-0}"
+            if [ "$r" = 1 ]; then
+                rec W9.tc_desc_1 "$desc1"; rec W9.tc_desc_100 "$desc100"
+                rec W9.walinspect_sample "$(q "SELECT resource_manager || ' ' || record_type || ' len ' || record_length || ': ' || description
+                    FROM pg_get_wal_records_info('$l1', '$l2') WHERE resource_manager = 'tablecache' LIMIT 1")"
+                # pg_waldump cannot load the extension: it shows the record by its id, without a description
+                rec W9.waldump_sample "$(as_postgres "$TABLECACHE_PGROOT/usr/lib/postgresql/15/bin/pg_waldump" \
+                    -p "$SOCK/data/pg_wal" -s "$l1" -e "$l2" 2>&1 | grep -iE 'custom|tablecache' | head -1 | sed 's/  */ /g')"
+            fi
+        fi
+        q "SELECT tablecache.refresh('recent_orders')" >/dev/null
+        for t in orders customers; do
+            for c in 1 2; do
+                run "W9.w4.$t.$v" "$c" "w4_$t" "" "$r"
+                q "SELECT tablecache.refresh('recent_orders')" >/dev/null
+            done
+        done
+    done
+done
+[ "$last" = on ] || w9_restart on
+
+# The check: writes to every table with the standby running (and a reader there), then, once its
+# replay has caught up, the standby's cache equals the join there
+say "W9 check: writes on the server with the standby running; after replay, the standby's cache = the join there"
+w9_standby_ready
+sq "SELECT tablecache.refresh('recent_orders')" >/dev/null
+o="$RES/pgbench/W9.check.txt"; or="$RES/pgbench/W9.check_reader.txt"
+pgbench -n -M prepared -h "$SSOCK" -p "$SPORT" -U postgres -c 1 -j 1 -T "$seconds" --random-seed="$SEED" "${DVARS[@]}" \
+    -f bench/pgbench/w1_tablecache.sql -f bench/pgbench/w2_tablecache.sql -f bench/pgbench/w3_tablecache.sql "$DB" >"$or" 2>&1 &
+reader=$!
+pgbench -n -M prepared -h "$SOCK" -p "$PORT" -U postgres -c 2 -j 2 -T "$seconds" --random-seed="$SEED" "${DVARS[@]}" \
+    -f bench/pgbench/w4_orders.sql -f bench/pgbench/w4_customers.sql -f bench/pgbench/w4_products.sql \
+    -f bench/pgbench/w4_regions.sql "$DB" >"$o" 2>&1 || { cat "$o" >&2; die "W9 check: pgbench failed"; }
+grep -q '^number of failed transactions: 0 ' "$o" || { cat "$o" >&2; die "W9 check: failed transactions"; }
+wait "$reader" || { cat "$or" >&2; w9_die "W9 check: the reader on the standby failed"; }
+grep -q '^number of failed transactions: 0 ' "$or" || { cat "$or" >&2; w9_die "W9 check: the reader on the standby had failed transactions"; }
+rec W9.check_tps "$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$o")"
+rec W9.check_reader_tps "$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$or")"
+"${PSQL[@]}" -d "$DB" -q -f bench/sql/w4_check.sql >"$RES/w9_w4_check.txt" 2>&1 || { cat "$RES/w9_w4_check.txt"; die "W9 check: bench/sql/w4_check.sql"; }
+t0=$(date +%s.%N)
+w9_caught_up
+rec W9.check_catchup_s "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+rec W9.check_sides "$(w9_sides)"
+[ "$(sq 'SELECT tablecache.standby_note() IS NULL')" = t ] || w9_die "the standby stopped trusting its caches: $(sq 'SELECT tablecache.standby_note()')"
+# the standby's counters since it started (the reader, and what replay invalidated)
+rec W9.check_stats "$(sq "SELECT format('hits %s, misses %s, refreshes %s (rows re-read %s), loads %s', hits, misses, refreshes, rows_loaded, loads)
+                            FROM tablecache.stats WHERE cache = 'recent_orders'")"
+# first with the invalidations pending (reads re-read what they need), then refreshed: all hits
+"${SPSQL[@]}" -d "$DB" -q -v samples="$samples" -v check_matview=0 -v allow_misses=1 -f bench/sql/verify.sql \
+    >"$RES/w9_verify_pending.txt" 2>&1 || { cat "$RES/w9_verify_pending.txt"; w9_die "the standby's cache differs from the join there (invalidations pending)"; }
+rec W9.check_pending "$(sed -n 's/^tablecache hits \([0-9]*\) misses \([0-9]*\)$/\1|\2/p' "$RES/w9_verify_pending.txt")"
+sq "SELECT tablecache.refresh('recent_orders')" >/dev/null
+"${SPSQL[@]}" -d "$DB" -q -v samples="$samples" -v check_matview=0 -f bench/sql/verify.sql \
+    >"$RES/w9_verify_after.txt" 2>&1 || { cat "$RES/w9_verify_after.txt"; w9_die "the standby's cache differs from the join there (refreshed), or misses"; }
+rec W9.check_after "$(sed -n 's/^tablecache hits \([0-9]*\) misses \([0-9]*\)$/\1|\2/p' "$RES/w9_verify_after.txt")"
+rec W9.check_ok 1
+if [ "$keep" != 1 ]; then
+    bash scripts/server.sh stop "$SNAME" "$SPORT" >/dev/null
+    q "SELECT pg_drop_replication_slot('$SLOT')" >/dev/null
+    q "ALTER SYSTEM RESET tablecache.wal_invalidations"   # at the next start
+fi
+fi
 
 rec meta.loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$(md5sum "$LIB" | cut -d' ' -f1)" = "$lib_md5" ] || rec meta.lib_replaced_during_run "yes (the server kept the library it loaded at start)"
