@@ -225,11 +225,45 @@ impl Analysis {
             let is_out = covers(&ri.pk, &mut pairs.iter().map(|p| p.1)) && has_foreign_key(self.insts[b].relid, ri.relid, &pairs);
             if is_in && !ri.nullable {
                 incoming = true;
-            } else if !is_in && !is_out {
+            } else if is_in {
+                continue;
+            } else if !is_out || !self.functional(r, b, &mut BTreeSet::from([b])) {
+                // b's foreign key may point elsewhere: the rows built from b then follow the
+                // new row of r, which must exist and be the only one (nothing but foreign keys
+                // from it on), or rows could appear or vanish unseen
                 return false;
             }
         }
         incoming
+    }
+
+    /// Is instance `r`, reached from `from` through `from`'s foreign key onto r's primary key,
+    /// a function of that key: joined by nothing but that foreign key and r's own foreign keys
+    /// onto instances that are such functions too (no filter, no other table joining r)?
+    fn functional(&self, r: usize, from: usize, seen: &mut BTreeSet<usize>) -> bool {
+        if !seen.insert(r) {
+            return false;
+        }
+        let mut groups: std::collections::BTreeMap<usize, Vec<(i16, i16)>> = Default::default();
+        for c in self.conjs.iter().filter(|c| c.refs.contains(&r) && !c.preserved.contains(&r)) {
+            let Some((x, y)) = c.eq else { return false };
+            if c.refs.len() != 2 {
+                return false;
+            }
+            let (mine, other) = if x.0 == r { (x, y) } else { (y, x) };
+            groups.entry(other.0).or_default().push((mine.1, other.1));
+        }
+        groups.into_iter().all(|(t, pairs)| {
+            if t == from {
+                return true;
+            }
+            let ti = &self.insts[t];
+            let keys: BTreeSet<i16> = pairs.iter().map(|p| p.1).collect();
+            keys.len() == ti.pk.len()
+                && ti.pk.iter().all(|k| keys.contains(k))
+                && has_foreign_key(self.insts[r].relid, ti.relid, &pairs)
+                && self.functional(t, r, seen)
+        })
     }
 
     /// The output columns equal to instance `b`'s key, in key order, if all are.
