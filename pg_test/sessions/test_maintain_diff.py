@@ -45,8 +45,8 @@ misses do not), and that tablecache.caches shows the window and its row count. A
 point gets (in, outside and not in the window, absent ids) must return what the query
 returns.
 
-CI budget: 2000 transactions, fixed seed (a minute or two with a debug build). Longer runs,
-on a private server of their own:
+CI budget: 2000 transactions, fixed seed (under a minute with a debug build on 2 cores,
+when the tests pass). Longer runs, on a private server of their own:
 
     scripts/maintain-diff.sh [--txns N] [--seed S]
 
