@@ -29,7 +29,11 @@ fn apply(data: &[u8], xl_xid: u32) {
             if !trusted || st.lifetime.load(Ordering::Acquire) != lifetime {
                 // What was cached before may miss invalidations nobody sent: a primary that did
                 // not send, or transactions prepared before it started (re-read once they end).
-                let mut wait = 0u32;
+                // And this standby may have started with transactions in progress whose records
+                // it replayed before its restart (or never saw): wait for every transaction
+                // assigned so far.
+                let next = unsafe { ((*pg_sys::ShmemVariableCache).nextXid.value & 0xffff_ffff) as u32 };
+                let mut wait = if next > pg_sys::FirstNormalTransactionId.into() { next - 1 } else { 0 };
                 for x in unknown_prepared {
                     if standby::xid_later(x, wait) {
                         wait = x;
@@ -56,7 +60,8 @@ fn apply(data: &[u8], xl_xid: u32) {
                 }
             }
             for c in caches {
-                let Some(i) = store::slot_of(db, c.cache_id) else { continue }; // nothing cached here
+                // nothing cached here: noted apart, for a load that starts before it ends
+                let Some(i) = store::inval::slot_for_redo(db, c.cache_id, xid) else { continue };
                 if c.dropped {
                     shmem::slot(i).release_wanted.store(1, Ordering::Release);
                 }

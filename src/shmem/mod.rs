@@ -39,6 +39,58 @@ pub struct Header {
     pub dropped_next: u32,
     /// Hot standby state (see `standby`).
     pub standby: standby::StandbyState,
+    /// Invalidations of caches that had no slot (nothing cached, or no free slot), by
+    /// transactions that may still be in progress: a load must not trust a snapshot that
+    /// cannot see them. Guarded by lock 0.
+    pub unslotted: [Unslotted; MAX_UNSLOTTED],
+}
+
+pub const MAX_UNSLOTTED: usize = 128;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Unslotted {
+    pub db: pg_sys::Oid,
+    pub xid: u32,
+    pub cache_id: i64,
+}
+
+/// Notes (caller holds lock 0 exclusively) that transaction `xid` invalidated cache
+/// `cache_id` of `db`, which has no slot. False when there is no room even after dropping the
+/// entries of ended transactions (`in_progress` says which are still running).
+pub fn note_unslotted(db: pg_sys::Oid, cache_id: i64, xid: u32, in_progress: &dyn Fn(u32) -> bool) -> bool {
+    let h = unsafe { &mut *attached().header };
+    if h.unslotted.iter().any(|u| u.xid == xid && u.db == db && u.cache_id == cache_id) {
+        return true;
+    }
+    let free = |h: &Header| h.unslotted.iter().position(|u| u.xid == 0);
+    let mut at = free(h);
+    if at.is_none() {
+        for u in h.unslotted.iter_mut() {
+            if !in_progress(u.xid) {
+                u.xid = 0;
+            }
+        }
+        at = free(h);
+    }
+    match at {
+        Some(k) => {
+            h.unslotted[k] = Unslotted { db, xid, cache_id };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Takes (caller holds lock 0 exclusively) the transactions noted for cache `cache_id` of `db`.
+pub fn take_unslotted(db: pg_sys::Oid, cache_id: i64) -> Vec<u32> {
+    let h = unsafe { &mut *attached().header };
+    let mut out = Vec::new();
+    for u in h.unslotted.iter_mut().filter(|u| u.xid != 0 && u.db == db && u.cache_id == cache_id) {
+        out.push(u.xid);
+        u.xid = 0;
+    }
+    out
 }
 
 pub const MAX_DBS: usize = 64;

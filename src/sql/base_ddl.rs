@@ -44,6 +44,17 @@ fn caches_reading(rels: &[pg_sys::Oid], ancestors_only: bool) -> Vec<i64> {
     })
 }
 
+/// The `auto` caches that read a partitioned table.
+fn caches_reading_partitioned() -> Vec<i64> {
+    as_catalog_owner(|| {
+        crate::spi::select_column(
+            "SELECT DISTINCT l.cache_id FROM tablecache.lineage_def l JOIN pg_catalog.pg_class c \
+                 ON c.oid OPERATOR(pg_catalog.=) l.base_table::pg_catalog.oid WHERE c.relkind OPERATOR(pg_catalog.=) 'p'",
+            &[],
+        )
+    })
+}
+
 fn invalidate_all(ids: &[i64]) {
     for &id in ids {
         if let Some(def) = crate::catalog::try_lookup_by_id(id) {
@@ -82,13 +93,27 @@ fn refuse_trigger_change(rel: pg_sys::Oid, id: i64) {
     );
 }
 
-/// The foreign key `conname` of `rel`, if some cache relies on it: (the cache's id).
-fn foreign_key_relied_on(rel: pg_sys::Oid, conname: &str) -> Option<i64> {
-    let referenced: Option<pg_sys::Oid> = crate::spi::select_one(
-        "SELECT confrelid FROM pg_catalog.pg_constraint WHERE conrelid OPERATOR(pg_catalog.=) $1 AND conname OPERATOR(pg_catalog.=) $2 \
-           AND contype OPERATOR(pg_catalog.=) 'f'",
+/// The constraint `conname` of `rel`, if some cache relies on it: (the cache's id). A cache
+/// relies on the primary key of every table it reads (it finds their rows by it), and on a
+/// foreign key it re-reads a table through; a primary key other tables' foreign keys need
+/// (dropped with CASCADE) counts as those foreign keys.
+fn constraint_relied_on(rel: pg_sys::Oid, conname: &str) -> Option<i64> {
+    let (contype, referenced): (Option<String>, Option<pg_sys::Oid>) = crate::spi::select_two(
+        "SELECT contype::pg_catalog.text, confrelid FROM pg_catalog.pg_constraint \
+          WHERE conrelid OPERATOR(pg_catalog.=) $1 AND conname OPERATOR(pg_catalog.=) $2",
         &[rel.into(), conname.into()],
     );
+    if matches!(contype.as_deref(), Some("p") | Some("u")) {
+        return as_catalog_owner(|| {
+            crate::spi::select_one(
+                "SELECT cache_id FROM tablecache.lineage_def WHERE base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $1 LIMIT 1",
+                &[rel.into()],
+            )
+        });
+    }
+    if contype.as_deref() != Some("f") {
+        return None;
+    }
     let referenced = referenced?;
     as_catalog_owner(|| {
         crate::spi::select_one(
@@ -152,6 +177,25 @@ pub unsafe fn before(stmt: *mut pg_sys::Node) -> Option<After> {
                 // the truncated table's own trigger covers it; its ancestors have none that fires
                 let rels: Vec<pg_sys::Oid> = nodes((*s).relations).into_iter().map(|n| rel_of(n as *mut pg_sys::RangeVar)).collect();
                 invalidate_all(&caches_reading(&rels, true));
+                // CASCADE may reach partitions (through foreign keys declared on them) whose
+                // partitioned tables are read: every cache reading a partitioned table
+                if (*s).behavior == pg_sys::DropBehavior::DROP_CASCADE {
+                    invalidate_all(&caches_reading_partitioned());
+                }
+            }
+            NodeTag::T_DropStmt => {
+                let s = stmt as *mut pg_sys::DropStmt;
+                // a dropped partition (or inheritance child) takes its rows out of its parent
+                if (*s).removeType == pg_sys::ObjectType::OBJECT_TABLE {
+                    let rels: Vec<pg_sys::Oid> = nodes((*s).objects)
+                        .into_iter()
+                        .map(|n| {
+                            let rv = pg_sys::makeRangeVarFromNameList(n as *mut pg_sys::List);
+                            rel_of(rv)
+                        })
+                        .collect();
+                    invalidate_all(&caches_reading(&rels, true));
+                }
             }
             NodeTag::T_AlterTableStmt => {
                 let s = stmt as *mut pg_sys::AlterTableStmt;
@@ -167,20 +211,20 @@ pub unsafe fn before(stmt: *mut pg_sys::Node) -> Option<After> {
                         pg_sys::AlterTableType::AT_DropConstraint if !(*c).name.is_null() => {
                             let rel = rel_of((*s).relation);
                             let con = std::ffi::CStr::from_ptr((*c).name).to_string_lossy().into_owned();
-                            if let Some(id) = foreign_key_relied_on(rel, &con) {
+                            if let Some(id) = constraint_relied_on(rel, &con) {
                                 let name = crate::catalog::try_lookup_by_id(id).map(|d| d.name.clone()).unwrap_or_default();
                                 crate::fail_hint!(
                                     ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
                                     "Drop the cache first, or create it again afterwards.",
-                                    "cannot drop constraint {} on table {}: cache \"{}\" relies on this foreign key to follow its tables",
+                                    "cannot drop constraint {} on table {}: cache \"{}\" relies on it to follow its tables",
                                     con,
                                     crate::catalog::rel::qualified_name(rel),
                                     name
                                 );
                             }
                         }
+                        // (ENABLE ALWAYS is what they are: pg_dump's restore says so again)
                         pg_sys::AlterTableType::AT_EnableTrig
-                        | pg_sys::AlterTableType::AT_EnableAlwaysTrig
                         | pg_sys::AlterTableType::AT_EnableReplicaTrig
                         | pg_sys::AlterTableType::AT_DisableTrig => {
                             let rel = rel_of((*s).relation);

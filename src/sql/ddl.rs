@@ -197,7 +197,7 @@ unsafe extern "C-unwind" fn process_utility(
             && pg_sys::IsTransactionState()
             && !crate::guard::in_own_ddl();
         let base_ddl = !stmt.is_null()
-            && matches!((*stmt).type_, NodeTag::T_TruncateStmt | NodeTag::T_AlterTableStmt | NodeTag::T_CreateStmt | NodeTag::T_RenameStmt)
+            && matches!((*stmt).type_, NodeTag::T_TruncateStmt | NodeTag::T_AlterTableStmt | NodeTag::T_CreateStmt | NodeTag::T_RenameStmt | NodeTag::T_DropStmt)
             && pg_sys::IsTransactionState()
             && crate::shmem::is_attached()
             && has_catalog();

@@ -244,6 +244,40 @@ fn create_cache_v2(
                 }
             }
         }
+        // every key an internal index (or a re-read) will be ordered by must be a key type
+        // tablecache orders (an ICU collation is not): else it would fail at every write
+        for p in &planned {
+            let hidden = matches!(p.how, crate::catalog::analysis::How::Reread | crate::catalog::analysis::How::Hidden);
+            let keys: Vec<(String, pg_sys::Oid, pg_sys::Oid)> = if hidden {
+                p.key_columns
+                    .iter()
+                    .map(|c| {
+                        let cs = std::ffi::CString::new(c.as_str()).unwrap_or_default();
+                        let att = unsafe { pg_sys::get_attnum(p.relid, cs.as_ptr()) };
+                        let (mut t, mut m, mut coll) = (pg_sys::InvalidOid, 0, pg_sys::InvalidOid);
+                        unsafe { pg_sys::get_atttypetypmodcoll(p.relid, att, &mut t, &mut m, &mut coll) };
+                        (c.clone(), t, coll)
+                    })
+                    .collect()
+            } else if p.internal.is_some() {
+                p.target_columns.iter().filter_map(|c| cols.iter().find(|o| &o.name == c).map(|o| (c.clone(), o.typid, o.collation))).collect()
+            } else {
+                Vec::new()
+            };
+            for (c, t, coll) in keys {
+                if let Err((_, msg)) = keys::key_type_for(t, coll) {
+                    crate::fail_hint!(
+                        ERRCODE_FEATURE_NOT_SUPPORTED,
+                        "Use maintain => 'manual' and invalidate it yourself (tablecache.invalidate, tablecache.invalidate_trigger).",
+                        "cache \"{}\" cannot maintain itself: the rows of table {} would be found by column \"{}\", which cannot be an index key: {}",
+                        name,
+                        crate::catalog::rel::qualified_name(p.relid),
+                        c,
+                        msg
+                    );
+                }
+            }
+        }
         let internal = planned.iter().filter(|p| p.internal.is_some()).count();
         if 1 + internal > shmem::MAX_INDEXES {
             fail!(

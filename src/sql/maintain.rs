@@ -84,7 +84,8 @@ pub fn plan(name: &str, view_sql: &str, cols: &[String], pk: &[String]) -> (Vec<
                 what
             ),
         };
-        let hows = a.hows();
+        let pk_outputs: Vec<usize> = pk.iter().filter_map(|k| cols.iter().position(|c| c == k)).collect();
+        let hows = a.hows(&pk_outputs);
         let mut planned: Vec<Planned> = Vec::new();
         for (k, (inst, how)) in a.insts.iter().zip(hows).enumerate() {
             let key_columns: Vec<String> = inst.pk.iter().map(|&p| attname(inst.relid, p)).collect();

@@ -225,6 +225,16 @@ fn merge_pending(s: &mut Slot, garbage: &mut Vec<Offset>) {
     let mut w = 0;
     for r in 0..n {
         let e = s.pending[r];
+        if e.prepared != 0 {
+            // a prepared transaction's entries become one, "everything", still its own
+            if let Some(m) = s.pending[..w].iter_mut().find(|m| m.prepared != 0 && m.xid == e.xid && m.redo == e.redo) {
+                garbage.extend([m.lo.off, m.hi.off, e.lo.off, e.hi.off].into_iter().filter(|&o| o != 0));
+                m.index = [0; NAME_LEN];
+                m.lo = Default::default();
+                m.hi = Default::default();
+                continue;
+            }
+        }
         let Some(m) = s.pending[..w].iter_mut().find(|m| e.prepared == 0 && m.prepared == 0 && m.index == e.index) else {
             s.pending[w] = e;
             w += 1;
@@ -509,10 +519,54 @@ pub struct CacheInfo {
 }
 
 /// A slot for cache `cache_id` of this database, assigned if needed, without ever raising an
-/// error (PRE_COMMIT). None when every slot is taken.
-pub fn slot_for_commit(cache_id: i64, info: &CacheInfo) -> Option<usize> {
+/// error (PRE_COMMIT). None when every slot is taken: transaction `xid`'s invalidation is then
+/// noted apart (a later load must not miss it), or, with no room for that either, every cache
+/// re-reads everything once it has ended.
+pub fn slot_for_commit(cache_id: i64, info: &CacheInfo, xid: u32) -> Option<usize> {
     let db = unsafe { pg_sys::MyDatabaseId };
     let _g = shmem::lock_global(true);
+    let r = find_or_assign(db, cache_id, info);
+    if r.is_none() && xid != 0 && !shmem::is_tombstoned(db, cache_id) && !shmem::note_unslotted(db, cache_id, xid, &in_progress) {
+        shmem::standby::everything(xid);
+    }
+    r
+}
+
+/// WAL redo on a standby: the slot of cache `cache_id` of `db` if it has one; else the
+/// transaction's invalidation is noted apart, atomically with the check (a load assigning the
+/// slot meanwhile finds it there).
+pub fn slot_for_redo(db: pg_sys::Oid, cache_id: i64, xid: u32) -> Option<usize> {
+    let _g = shmem::lock_global(true);
+    let found = (0..shmem::max_caches()).find(|&i| {
+        let s = shmem::slot(i);
+        s.state != SlotState::Free && s.db == db && s.cache_id == cache_id
+    });
+    if found.is_none() && xid != 0 && !shmem::note_unslotted(db, cache_id, xid, &in_progress) {
+        shmem::standby::everything(xid);
+    }
+    found
+}
+
+/// Before a writer pass of slot `i`: invalidations noted apart while the cache had no slot,
+/// by transactions still in progress, become "everything" entries tied to them.
+pub fn adopt_unslotted(i: usize) {
+    let s = shmem::slot(i);
+    let xids = {
+        let _g = shmem::lock_global(true);
+        shmem::take_unslotted(s.db, s.cache_id)
+    };
+    let recovery = unsafe { pg_sys::RecoveryInProgress() };
+    for xid in xids.into_iter().filter(|&x| in_progress(x)) {
+        let origin = if recovery { Origin::Redo { prepared: true } } else { Origin::Prepare };
+        if record(i, &[Inval::all()], xid, origin, &|_| false) == Recorded::NoRoom {
+            shmem::standby::everything(xid);
+        } else if !recovery {
+            committed(i); // no transaction of ours is mid-commit for it
+        }
+    }
+}
+
+fn find_or_assign(db: pg_sys::Oid, cache_id: i64, info: &CacheInfo) -> Option<usize> {
     let mut free = None;
     for i in 0..shmem::max_caches() {
         let s = shmem::slot(i);

@@ -114,6 +114,7 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     let _busy = super::Busy::new(slot);
     // Pending invalidations are resolved by this pass: collect them before the snapshot.
     inval::note_unknown_prepared(slot);
+    inval::adopt_unslotted(slot);
     let col = inval::collect(slot, opts.block);
     if mode == Mode::Refresh && col.is_empty() {
         return None;

@@ -120,7 +120,7 @@ pub(super) fn record_invals(invals: Vec<LocalInval>, caches: HashMap<i64, CacheI
     let mut no_room = None;
     for (cache_id, n, list, collated) in lists {
         let info = caches.get(&cache_id).cloned().unwrap_or_default();
-        let Some(i) = store::inval::slot_for_commit(cache_id, &info) else {
+        let Some(i) = store::inval::slot_for_commit(cache_id, &info, xid) else {
             // dropped meanwhile, or no free slot at all (then there is nothing cached either)
             continue;
         };

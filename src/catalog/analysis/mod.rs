@@ -28,7 +28,7 @@ use std::ffi::CStr;
 
 mod shape;
 mod walk;
-use shape::{collect_system_columns, has_foreign_key, mutable_function};
+use shape::{collect_system_columns, has_foreign_key, mutable_function, not_null};
 use walk::Walk;
 
 /// Why a query cannot maintain itself (the message names the construct).
@@ -146,7 +146,7 @@ pub unsafe fn analyze(q: *mut pg_sys::Query) -> R<Analysis> {
         if let Some(f) = mutable_function(q as *mut pg_sys::Node) {
             return refuse(f);
         }
-        let mut w = Walk { insts: Vec::new(), conjs: Vec::new() };
+        let mut w = Walk { insts: Vec::new(), conjs: Vec::new(), whole_row: None };
         w.collect(q, &[])?;
         if w.insts.is_empty() {
             return refuse("a query that reads no table");
@@ -158,6 +158,9 @@ pub unsafe fn analyze(q: *mut pg_sys::Query) -> R<Analysis> {
             return refuse(format!("system column (attribute {a})"));
         }
         w.conditions(q, &[]);
+        if let Some(k) = w.whole_row {
+            return refuse(format!("the whole row of table {} as a value (name its columns)", relname(w.insts[k].relid)));
+        }
         let mut outputs = Vec::new();
         for c in list((*q).targetList) {
             let te = c.ptr_value as *mut pg_sys::TargetEntry;
@@ -227,7 +230,10 @@ impl Analysis {
                 incoming = true;
             } else if is_in {
                 continue;
-            } else if !is_out || !self.functional(r, b, &mut BTreeSet::from([b])) {
+            } else if !is_out
+                || !not_null(self.insts[b].relid, &pairs.iter().map(|p| p.0).collect::<Vec<_>>())
+                || !self.functional(r, b, &mut BTreeSet::from([b]))
+            {
                 // b's foreign key may point elsewhere: the rows built from b then follow the
                 // new row of r, which must exist and be the only one (nothing but foreign keys
                 // from it on), or rows could appear or vanish unseen
@@ -262,6 +268,7 @@ impl Analysis {
             keys.len() == ti.pk.len()
                 && ti.pk.iter().all(|k| keys.contains(k))
                 && has_foreign_key(self.insts[r].relid, ti.relid, &pairs)
+                && not_null(self.insts[r].relid, &pairs.iter().map(|p| p.0).collect::<Vec<_>>())
                 && self.functional(t, r, seen)
         })
     }
@@ -312,11 +319,14 @@ impl Analysis {
         })
     }
 
-    /// How each instance finds its cached rows.
-    pub fn hows(&self) -> Vec<How> {
+    /// How each instance finds its cached rows. `pk_outputs`: the output columns of the
+    /// cache's primary key. (A re-read replaces rows by primary key: it cannot remove a row
+    /// whose key came from the re-read table.)
+    pub fn hows(&self, pk_outputs: &[usize]) -> Vec<How> {
+        let pk_from: Vec<Option<usize>> = pk_outputs.iter().map(|&o| self.outputs.get(o).copied().flatten().map(|c| c.0)).collect();
         let base: Vec<How> = (0..self.insts.len())
             .map(|b| {
-                if self.protected(b) {
+                if pk_from.iter().all(|f| f.is_some_and(|k| k != b)) && self.protected(b) {
                     How::Reread
                 } else if self.insts[b].nullable {
                     How::Everything // refined below

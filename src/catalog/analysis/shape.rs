@@ -134,3 +134,16 @@ pub(super) fn has_foreign_key(from: Oid, to: Oid, pairs: &[(i16, i16)]) -> bool 
     });
     keys.into_iter().any(|(k, f)| k.len() == f.len() && k.into_iter().zip(f).collect::<BTreeSet<_>>() == want)
 }
+
+/// Are columns `atts` of `relid` all NOT NULL?
+pub(super) fn not_null(relid: Oid, atts: &[i16]) -> bool {
+    let atts: Vec<i16> = atts.to_vec();
+    crate::guard::with_search_path(crate::guard::SAFE_PATH, || {
+        crate::spi::select_one::<bool>(
+            "SELECT pg_catalog.bool_and(attnotnull) FROM pg_catalog.pg_attribute \
+              WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.=) ANY ($2)",
+            &[relid.into(), atts.into()],
+        )
+    })
+    .unwrap_or(false)
+}

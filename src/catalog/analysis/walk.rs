@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 pub(super) struct Walk {
     pub(super) insts: Vec<Inst>,
     pub(super) conjs: Vec<Conj>,
+    /// an instance whose whole row the query uses as a value
+    pub(super) whole_row: Option<usize>,
 }
 
 impl Walk {
@@ -189,7 +191,14 @@ impl Walk {
                             self.insts.push(Inst { relid: (*e).relid, path: sub, nullable, full: false, pk, read: BTreeSet::new() });
                             Ok(())
                         }
-                        pg_sys::RTEKind::RTE_SUBQUERY => self.collect((*e).subquery, &sub),
+                        // (a view, or a subquery in FROM: inside an outer join's nullable side
+                        // its tables are nullable too)
+                        pg_sys::RTEKind::RTE_SUBQUERY if (*e).lateral => refuse("LATERAL subqueries"),
+                        pg_sys::RTEKind::RTE_SUBQUERY => {
+                            let sq = (*e).subquery;
+                            check_shape(sq)?;
+                            self.from_node((*sq).jointree as *mut pg_sys::Node, sq, &sub, nullable)
+                        }
                         pg_sys::RTEKind::RTE_FUNCTION | pg_sys::RTEKind::RTE_TABLEFUNC => refuse("functions in FROM"),
                         pg_sys::RTEKind::RTE_VALUES => refuse("VALUES in FROM"),
                         pg_sys::RTEKind::RTE_CTE => refuse("WITH queries"),
@@ -234,6 +243,11 @@ impl Walk {
             match a {
                 Some(a) if a > 0 => {
                     self.insts[k].read.insert(a);
+                }
+                // a table's whole row as a value: its columns are those of the moment (a column
+                // added later would not be followed)
+                Some(0) => {
+                    self.whole_row.get_or_insert(k);
                 }
                 // a whole-row reference, or an expression over a subquery: every column
                 _ => {

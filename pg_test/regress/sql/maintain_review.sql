@@ -1,0 +1,98 @@
+--
+-- maintain_review: the hostile review's cases for maintain => 'auto' (each was a wrong
+-- answer served from the cache, or a refusal missing): outer joins through a subquery or a
+-- view, LATERAL, a nullable foreign key set to NULL, a re-read table's column in the
+-- cache's key, dropped partitions, TRUNCATE ... CASCADE reaching a partition, dropping a
+-- referenced primary key, whole-row references, ICU-ordered keys.
+--
+\set VERBOSITY terse
+SET client_min_messages = warning;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set maintain_check :abs_srcdir '/sql/include/maintain_check.psql'
+\i :maintain_check
+
+-- ---- an outer join's nullable side inside a subquery, or a view --------------------------
+CREATE TABLE rv_a (id int PRIMARY KEY, v text);
+CREATE TABLE rv_b (id int PRIMARY KEY, aid int UNIQUE, w text);
+INSERT INTO rv_a VALUES (1, 'a1'), (2, 'a2');
+INSERT INTO rv_b VALUES (10, 2, 'b10');
+CREATE VIEW rv_bv AS SELECT id, aid, w FROM rv_b;
+SELECT tablecache.create_cache('rv_sub', $q$SELECT rv_a.id AS aid, x.id AS bid, x.w
+    FROM rv_a LEFT JOIN (SELECT id, aid, w FROM rv_b) x ON x.aid = rv_a.id$q$, ARRAY['aid']);
+SELECT tablecache.create_cache('rv_view', $q$SELECT rv_a.id AS aid, bv.id AS bid, bv.w
+    FROM rv_a LEFT JOIN rv_bv bv ON bv.aid = rv_a.id$q$, ARRAY['aid']);
+SELECT cache, base_table, how FROM tablecache.dependencies WHERE cache IN ('rv_sub', 'rv_view')
+ ORDER BY 1, 2::text;
+SELECT tablecache.load('rv_sub'), tablecache.load('rv_view');
+DELETE FROM rv_b WHERE id = 10;
+SELECT * FROM mt_exact('rv_sub');
+SELECT * FROM mt_exact('rv_view');
+INSERT INTO rv_b VALUES (10, 1, 'b10');
+SELECT * FROM mt_exact('rv_sub');
+SELECT * FROM mt_exact('rv_view');
+UPDATE rv_b SET aid = 2 WHERE id = 10;
+SELECT * FROM mt_exact('rv_sub');
+SELECT * FROM mt_exact('rv_view');
+SELECT tablecache.drop_cache('rv_sub'), tablecache.drop_cache('rv_view');
+
+-- ---- LATERAL and whole-row references are refused -----------------------------------------
+SELECT * FROM mt_refusal($q$SELECT rv_a.id AS aid, x.id AS bid FROM rv_a
+    CROSS JOIN LATERAL (SELECT rv_b.id FROM rv_b WHERE rv_b.aid = rv_a.id) x$q$, ARRAY['aid', 'bid'], 'LATERAL');
+SELECT * FROM mt_refusal($q$SELECT rv_a.id, rv_b AS b FROM rv_a JOIN rv_b ON rv_b.aid = rv_a.id$q$, ARRAY['id'], 'whole row');
+
+-- ---- a nullable foreign key set to NULL: its rows leave the cache --------------------------
+CREATE TABLE rv_region (id int PRIMARY KEY, name text);
+CREATE TABLE rv_customer (id int PRIMARY KEY, region_id int REFERENCES rv_region, name text);
+CREATE TABLE rv_order (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES rv_customer, amount int);
+INSERT INTO rv_region VALUES (1, 'north');
+INSERT INTO rv_customer VALUES (1, 1, 'alice'), (2, 1, 'bob');
+INSERT INTO rv_order VALUES (10, 1, 100), (20, 2, 200);
+SELECT tablecache.create_cache('rv_ocr', $q$SELECT o.id, o.amount, c.name, r.name AS region FROM rv_order o
+    JOIN rv_customer c ON c.id = o.customer_id JOIN rv_region r ON r.id = c.region_id$q$, ARRAY['id']);
+SELECT base_table, how FROM tablecache.dependencies WHERE cache = 'rv_ocr' ORDER BY 1::text;
+SELECT tablecache.load('rv_ocr');
+UPDATE rv_customer SET region_id = NULL WHERE id = 1;
+SELECT * FROM mt_exact('rv_ocr');
+SELECT tablecache.drop_cache('rv_ocr');
+
+-- ---- a re-read table's column in the cache's primary key ------------------------------------
+SELECT tablecache.create_cache('rv_keyed', $q$SELECT c.name, o.id, o.amount FROM rv_order o
+    JOIN rv_customer c ON c.id = o.customer_id$q$, ARRAY['name', 'id']);
+SELECT base_table, how FROM tablecache.dependencies WHERE cache = 'rv_keyed' ORDER BY 1::text;
+SELECT tablecache.load('rv_keyed');
+UPDATE rv_customer SET name = 'carol' WHERE id = 2;
+SELECT * FROM mt_exact('rv_keyed');
+
+-- ---- dropping a primary key the cache relies on is refused -----------------------------------
+ALTER TABLE rv_customer DROP CONSTRAINT rv_customer_pkey CASCADE;
+\echo SQLSTATE: :SQLSTATE
+SELECT tablecache.drop_cache('rv_keyed');
+
+-- ---- partitions dropped, or emptied by TRUNCATE ... CASCADE ---------------------------------
+CREATE TABLE rv_tag (id int PRIMARY KEY);
+INSERT INTO rv_tag VALUES (1);
+CREATE TABLE rv_p (id int, k int, v text, tag int, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+CREATE TABLE rv_p1 PARTITION OF rv_p FOR VALUES IN (1);
+CREATE TABLE rv_p2 PARTITION OF rv_p FOR VALUES IN (2);
+CREATE TABLE rv_p3 PARTITION OF rv_p FOR VALUES IN (3);
+ALTER TABLE rv_p3 ADD FOREIGN KEY (tag) REFERENCES rv_tag;
+INSERT INTO rv_p VALUES (1, 1, 'x', NULL), (2, 2, 'y', NULL), (3, 3, 'z', 1);
+SELECT tablecache.create_cache('rv_parts', 'SELECT id, k, v FROM rv_p', ARRAY['id', 'k']);
+SELECT tablecache.load('rv_parts');
+DROP TABLE rv_p2;
+SELECT * FROM mt_exact('rv_parts');
+TRUNCATE rv_tag CASCADE;
+SELECT * FROM mt_exact('rv_parts');
+SELECT tablecache.drop_cache('rv_parts');
+
+-- ---- a key ordered by an ICU collation cannot be followed: refused at create_cache ---------
+CREATE COLLATION rv_icu (provider = icu, locale = 'en');
+CREATE TABLE rv_country (code text COLLATE rv_icu PRIMARY KEY, name text);
+CREATE TABLE rv_od (id int PRIMARY KEY, country text COLLATE rv_icu NOT NULL REFERENCES rv_country);
+SELECT * FROM mt_refusal($q$SELECT o.id, c.name FROM rv_od o JOIN rv_country c ON c.code = o.country$q$, ARRAY['id'], 'cannot be an index key');
+INSERT INTO rv_country VALUES ('de', 'Germany');
+INSERT INTO rv_od VALUES (1, 'de');
+
+DROP TABLE rv_od, rv_country, rv_p, rv_tag, rv_order, rv_customer, rv_region, rv_a, rv_b CASCADE;
+DROP COLLATION rv_icu;
+DROP FUNCTION mt_exact(text, text, text, text, text), mt_refusal(text, text[], text, text), mt_reload(text);
