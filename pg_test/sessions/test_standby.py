@@ -286,13 +286,48 @@ class Standby(unittest.TestCase):
         p.close()
         s.close()
 
+    def test_2b_invalidations_for_a_cache_not_loaded_on_the_standby(self):
+        # the record of a prepared transaction arrives while the standby has nothing cached
+        # for that cache; a load there before COMMIT PREPARED must still see it take effect
+        p, s = self.p(), self.s()
+        self.trusted(s)
+        query(p, "SELECT tablecache.create_cache('late_rows', 'SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id', ARRAY['id'])")
+        query(p, "BEGIN")
+        query(p, "UPDATE customers SET name = 'prepared-late', ver = ver + 1 WHERE id = 4")
+        query(p, "PREPARE TRANSACTION 'sb_late'")
+        caught_up(p, s)
+        self.assertEqual(scalar(s, "SELECT count(*) FROM tablecache.caches WHERE name = 'late_rows' AND loaded"), 0)
+        query(s, "SELECT tablecache.load('late_rows')")
+        k = scalar(s, "SELECT min(id) FROM orders WHERE customer_id = 4")
+        self.assertNotEqual(scalar(s, "SELECT (tablecache.get(NULL::late_rows, %s)).name", (k,)), "prepared-late")
+        query(p, "COMMIT PREPARED 'sb_late'")
+        caught_up(p, s)
+        self.assertEqual(scalar(s, "SELECT (tablecache.get(NULL::late_rows, %s)).name", (k,)), "prepared-late",
+                         "a cache loaded on the standby before COMMIT PREPARED missed its invalidation")
+        self.assertEqual(scalar(s, CHECK.format(c="late_rows")), 0)
+        query(p, "SELECT tablecache.drop_cache('late_rows')")
+        p.close()
+        s.close()
+
     def test_3_standby_restart_autowarms(self):
         p = self.p()
+        # a transaction prepared before the restart, whose record the standby will not replay
+        # again, committed after it
+        query(p, "BEGIN")
+        query(p, "UPDATE regions SET name = 'prepared-before', ver = ver + 1 WHERE id = 3")
+        query(p, "PREPARE TRANSACTION 'sb_restart'")
+        query(p, "CHECKPOINT")
+        s = self.s()
+        caught_up(p, s)
+        query(s, "CHECKPOINT")
+        s.close()
         self.standby.restart()
         s = self.s()
         # the primary's recorded windows are loaded again by the standby's worker
         wait_for(s, "SELECT bool_and(loaded) FROM tablecache.caches", "autowarm on the standby", 120)
         self.trusted(s)
+        self.assertTrue(scalar(s, "SELECT bool_and(loaded) FROM tablecache.caches"))
+        query(p, "COMMIT PREPARED 'sb_restart'")
         query(p, "UPDATE regions SET name = name || '!', ver = ver + 1 WHERE id = 2")
         self.exact(p, s, "after a standby restart")
         p.close()

@@ -7,6 +7,7 @@ create_index wrote them (a composite row type, a catalog row, index rows): the 0
 does not run 0.1.0's C functions, and the upgrade must not need them.
 """
 import os
+import subprocess
 import unittest
 
 import psycopg2
@@ -259,6 +260,57 @@ class Upgrade(unittest.TestCase):
             query(c, "SELECT tablecache.drop_cache('up_alt')")
         self.assertIsNone(scalar(c, "SELECT to_regtype('up_alt')"))
         self.assertIsNone(scalar(c, "SELECT to_regclass('up_alt_v')"))
+
+
+class DumpRestore(unittest.TestCase):
+    """pg_dump of a database with a self-maintained cache restores without an error, and the
+    restored cache maintains itself (its triggers ENABLE ALWAYS again)."""
+
+    def test_dump_and_restore(self):
+        a = _admin()
+        try:
+            for db in ("tc_dump_src", "tc_dump_dst"):
+                query(a, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+                query(a, "CREATE DATABASE %s" % db)
+        finally:
+            a.close()
+        src = harness.connect("tc_dump_src")
+        query(src, """
+            CREATE EXTENSION tablecache;
+            CREATE TABLE cu (id int PRIMARY KEY, name text NOT NULL);
+            CREATE TABLE od (id int PRIMARY KEY, cu_id int NOT NULL REFERENCES cu, amount int NOT NULL);
+            INSERT INTO cu SELECT i, 'c' || i FROM generate_series(1, 5) i;
+            INSERT INTO od SELECT i, 1 + i % 5, i FROM generate_series(1, 50) i;
+            SELECT tablecache.create_cache('dumped', 'SELECT o.id, o.amount, c.name FROM od o JOIN cu c ON c.id = o.cu_id', ARRAY['id']);
+            SELECT tablecache.load('dumped');""")
+        src.close()
+        pgbin = os.environ.get("TABLECACHE_PGROOT", "") + "/usr/lib/postgresql/15/bin"
+        dump = subprocess.run([pgbin + "/pg_dump", "-h", harness.HOST, "-p", str(harness.PORT), "-U", harness.USER, "tc_dump_src"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        self.assertEqual(dump.returncode, 0, dump.stderr.decode())
+        restore = subprocess.run([pgbin + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=0", "-h", harness.HOST, "-p", str(harness.PORT),
+                                  "-U", harness.USER, "-d", "tc_dump_dst"], input=dump.stdout,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        errors = [l for l in restore.stderr.decode().splitlines() if "ERROR" in l]
+        self.assertEqual(errors, [], "the restore reported errors")
+        dst = harness.connect("tc_dump_dst")
+        try:
+            self.assertEqual(query(dst, "SELECT DISTINCT tgenabled::text FROM pg_trigger WHERE tgname LIKE 'tablecache%'"), [("A",)])
+            query(dst, "SELECT tablecache.load('dumped')")
+            query(dst, "SET session_replication_role = replica")
+            query(dst, "UPDATE od SET amount = 999 WHERE id = 20")
+            query(dst, "UPDATE cu SET name = 'restored' WHERE id = 2")
+            query(dst, "RESET session_replication_role")
+            self.assertEqual(scalar(dst, "SELECT (tablecache.get(NULL::dumped, 20)).amount"), 999)
+            self.assertEqual(scalar(dst, "SELECT count(*) FROM tablecache.range(NULL::dumped, 'primary_key') WHERE name = 'restored'"), 10)
+        finally:
+            dst.close()
+            a = _admin()
+            try:
+                for db in ("tc_dump_src", "tc_dump_dst"):
+                    query(a, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+            finally:
+                a.close()
 
 
 if __name__ == "__main__":
