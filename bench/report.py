@@ -5,6 +5,7 @@
 
 results.tsv lines: key<TAB>value; repeated measurements carry a .rN suffix
 (rounds), the report uses their median."""
+import os
 import re
 import statistics
 import sys
@@ -521,6 +522,11 @@ w(f"{met} of {total} targets met. Not met: " +
 w("")
 w("Chart: `bench/ratios.png` (each ratio divided by its target, so that 1 is the target line; "
   "for lower-is-better figures the inverse).")
+# figures kept from earlier runs (written by hand: bench/HISTORY.md)
+history = os.path.join(os.path.dirname(os.path.abspath(__file__)), "HISTORY.md")
+if os.path.exists(history):
+    w("")
+    w(open(history).read().rstrip())
 open(md_path, "w").write("\n".join(out) + "\n")
 
 # ---------------- chart
