@@ -1,15 +1,16 @@
 """Differential, randomized, seeded multi-session test of self-maintenance (maintain => 'auto').
 
-The cache: a join of seven tables (eight instances, customers twice) with inner joins and
-LEFT JOINs, foreign keys with ON DELETE CASCADE / SET NULL and ON UPDATE CASCADE and one with
-no action on delete (deferrable), a LEFT JOIN to a table without a foreign key (promos, by a
-unique code), filters in ON clauses of inner and outer joins, a WHERE filter, computed
-columns; orders is partitioned by its window column. The tables are found in all five ways of
-tablecache.dependencies (WAYS: re-read through a foreign key, an output index, a hidden
-lineage key, an outer join's partner, everything). Four cache indexes: primary_key (id),
-by_time (created_at: the window), by_customer and by_product ((key, created_at)). The loaded
-window on by_time holds about a third of the orders, so rows move in and out of it when
-created_at, status, a customer's tier or a category's name change.
+The cache: a join of eight tables (nine instances, customers twice) with inner joins and
+LEFT JOINs, foreign keys with ON DELETE CASCADE / SET NULL and ON UPDATE CASCADE, one with no
+action on delete (deferrable) and a nullable one under an inner join, a LEFT JOIN to a table
+without a foreign key (promos, by a unique code), filters in ON clauses of inner and outer
+joins, a WHERE filter, computed columns; orders is partitioned by its window column. The
+tables are found in all five ways of tablecache.dependencies (WAYS: re-read through a foreign
+key, an output index, a hidden lineage key, an outer join's partner, everything). Four cache
+indexes: primary_key (id), by_time (created_at: the window), by_customer and by_product
+((key, created_at)). The loaded window on by_time holds about a third of the orders, so rows
+move in and out of it when created_at, status, a customer's tier, a warehouse's open flag or
+a product's category change.
 
 Random transactions, generated from one seed, write every base table: inserts, updates of
 every column (join keys, primary keys, the window column, filter columns, values), deletes
@@ -95,13 +96,12 @@ CODES = ["P%d" % i for i in range(16)]           # promo codes (orders may name 
 BULK = 2000                                      # invalidations past which a txn invalidates all
 
 # The ways tablecache.dependencies finds each table's rows: the query is built to use all five.
-# (products' foreign key leads to categories, which a filter can drop: re-pointing it can make
-# rows vanish, so products are not re-read through the foreign key but found by their key)
-WAYS = {"orders": "index", "customers": "index+reread", "customer_notes": "partner", "products": "index",
-        "categories": "hidden", "regions": "everything", "promos": "everything"}
+WAYS = {"orders": "index", "customers": "index+reread", "customer_notes": "partner", "products": "reread",
+        "categories": "reread", "warehouses": "hidden", "regions": "everything", "promos": "everything"}
 
 # target sizes; the generator steers towards them
 N_REGIONS, N_CUSTOMERS, N_CATEGORIES, N_PRODUCTS, N_PROMOS, N_ORDERS = 6, 50, 6, 30, 8, 600
+N_WAREHOUSES = 4
 # orders' partitions: (name, from, to), None for unbounded (orders_rest is the default one)
 PARTITIONS = [("orders_old", None, datetime(2026, 1, 3, tzinfo=UTC)),
               ("orders_mid", datetime(2026, 1, 3, tzinfo=UTC), datetime(2026, 1, 7, tzinfo=UTC)),
@@ -122,10 +122,12 @@ CREATE TABLE customer_notes (
 CREATE TABLE categories (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE products (
     id int PRIMARY KEY,
-    category_id int NOT NULL REFERENCES categories ON DELETE CASCADE ON UPDATE CASCADE,
+    -- nullable: a product without a category is not in the (inner) join
+    category_id int REFERENCES categories ON DELETE SET NULL ON UPDATE CASCADE,
     name text NOT NULL,
     price numeric(10,2) NOT NULL);
 CREATE TABLE promos (id int PRIMARY KEY, code text NOT NULL UNIQUE, discount int);
+CREATE TABLE warehouses (id int PRIMARY KEY, name text NOT NULL, open boolean NOT NULL);
 CREATE TABLE orders (
     id int NOT NULL,
     customer_id int NOT NULL REFERENCES customers ON DELETE CASCADE ON UPDATE CASCADE,
@@ -136,6 +138,7 @@ CREATE TABLE orders (
     created_at timestamptz NOT NULL,
     qty int NOT NULL,
     status text NOT NULL,
+    warehouse_id int NOT NULL REFERENCES warehouses ON DELETE CASCADE ON UPDATE CASCADE,
     PRIMARY KEY (id, created_at)) PARTITION BY RANGE (created_at);
 CREATE TABLE orders_old PARTITION OF orders FOR VALUES FROM (MINVALUE) TO ('2026-01-03 00:00+00');
 CREATE TABLE orders_mid PARTITION OF orders FOR VALUES FROM ('2026-01-03 00:00+00') TO ('2026-01-07 00:00+00');
@@ -148,6 +151,7 @@ CREATE INDEX ON orders (customer_id);
 CREATE INDEX ON orders (product_id);
 CREATE INDEX ON orders (promo_code);
 CREATE INDEX ON orders (created_at);
+CREATE INDEX ON orders (warehouse_id);
 """
 
 QUERY = """
@@ -155,7 +159,7 @@ SELECT o.id, o.customer_id, o.product_id, o.created_at, o.qty, o.status, o.promo
        c.name AS customer_name, c.tier, c.region_id, r.name AS region_name,
        ref.name AS referrer_name, n.note,
        p.name AS product_name, p.price * o.qty AS total,
-       cat.name AS category_name,
+       cat.name AS category_name, w.name AS warehouse,
        pr.discount, upper(o.status) || ':' || coalesce(pr.code, '-') AS label
 FROM orders o
 JOIN customers c ON c.id = o.customer_id
@@ -163,7 +167,8 @@ LEFT JOIN regions r ON r.id = c.region_id AND r.active
 LEFT JOIN customers ref ON ref.id = c.referrer_id
 LEFT JOIN customer_notes n ON n.customer_id = c.id AND n.visible
 JOIN products p ON p.id = o.product_id
-JOIN categories cat ON cat.id = p.category_id AND cat.name NOT LIKE '%retired'
+JOIN categories cat ON cat.id = p.category_id
+JOIN warehouses w ON w.id = o.warehouse_id AND w.open
 LEFT JOIN promos pr ON pr.code = o.promo_code
 WHERE o.status <> 'void' AND c.tier < 9
 """
@@ -263,6 +268,7 @@ class Model:
         self.products = {r[0]: r[1] for r in query(conn, "SELECT id, category_id FROM products")}
         self.promos = {r[0]: r[1] for r in query(conn, "SELECT id, code FROM promos")}
         self.notes = {r[0] for r in query(conn, "SELECT customer_id FROM customer_notes")}
+        self.warehouses = {r[0]: r[1] for r in query(conn, "SELECT id, open FROM warehouses")}
         self.orders = {r[0]: [r[1], r[2]] for r in query(conn, "SELECT id, customer_id, product_id FROM orders")}
 
     def clone(self):
@@ -285,8 +291,9 @@ class Model:
 
     def del_category(self, cat):
         self.categories.discard(cat)
-        for p in [p for p, c in self.products.items() if c == cat]:
-            self.del_product(p)
+        for p in self.products:
+            if self.products[p] == cat:
+                self.products[p] = None
 
     def del_region(self, rid):
         self.regions.pop(rid, None)
@@ -339,7 +346,7 @@ class Ids:
 
     def __init__(self, conn):
         self.next = {}
-        for t in ("regions", "customers", "categories", "products", "promos", "orders"):
+        for t in ("regions", "customers", "categories", "products", "promos", "orders", "warehouses"):
             self.next[t] = scalar(conn, "SELECT coalesce(max(id), 0) + 1 FROM %s" % t)
 
     def take(self, table, n=1):
@@ -392,8 +399,9 @@ class Gen:
         return p[0] if p else None
 
     def order_row(self, m, oid):
+        """(id, customer_id, product_id, promo_code, created_at, qty, status, warehouse_id)"""
         return (oid, self.one(m.customers), self.one(m.products), self.code(), self.time(),
-                self.rng.randrange(1, 20), self.status())
+                self.rng.randrange(1, 20), self.status(), self.one(m.warehouses))
 
     def customer_row(self, m, cid):
         reg = self.one(m.regions) if self.rng.random() < 0.85 else None
@@ -408,7 +416,7 @@ class Gen:
         rows = [self.order_row(m, i) for i in self.ids.take("orders", n)]
         for r in rows:
             m.orders[r[0]] = [r[1], r[2]]
-        return [Step("INSERT INTO orders (id, customer_id, product_id, promo_code, created_at, qty, status) VALUES "
+        return [Step("INSERT INTO orders (id, customer_id, product_id, promo_code, created_at, qty, status, warehouse_id) VALUES "
                      + ", ".join("(%s)" % ", ".join(lit(v) for v in r) for r in rows))]
 
     def o_where(self, m):
@@ -420,7 +428,9 @@ class Gen:
             return "customer_id = %s" % lit(self.one(m.customers))
         if r < 0.85:
             return "product_id = %s" % lit(self.one(m.products))
-        if r < 0.92:
+        if r < 0.88:
+            return "warehouse_id = %s" % lit(self.one(m.warehouses))
+        if r < 0.93:
             a = self.time()
             return "created_at >= %s AND created_at < %s" % (lit(a), lit(a + timedelta(hours=self.rng.randrange(1, 12))))
         return "promo_code = %s" % lit(self.rng.choice(CODES))
@@ -428,8 +438,10 @@ class Gen:
     def o_update(self, m):
         where = self.o_where(m)
         col = self.rng.choice(["customer_id", "product_id", "promo_code", "created_at", "created_at",
-                               "qty", "status", "id", "multi"])
-        if col == "customer_id":
+                               "qty", "status", "id", "warehouse_id", "multi"])
+        if col == "warehouse_id":
+            s = "warehouse_id = %s" % lit(self.one(m.warehouses))
+        elif col == "customer_id":
             s = "customer_id = %s" % lit(self.one(m.customers))
         elif col == "product_id":
             s = "product_id = %s" % lit(self.one(m.products))
@@ -531,20 +543,15 @@ class Gen:
                 pid, cat, pid, self.rng.randrange(1, 100), self.rng.randrange(100))))
             return steps
         cat = self.one(m.categories)
-        if r < 0.4:
+        if r < 0.55:
             return [Step("UPDATE categories SET name = name || 'x' WHERE id = %d" % cat)]
-        if r < 0.6:
-            # retired (its products' orders leave the cache) or back
-            return [Step("UPDATE categories SET name = CASE WHEN name LIKE '%%retired' THEN 'cat' || id "
-                         "ELSE name || ' retired' END WHERE id = %d" % cat)]
         if r < 0.85:
             new = self.ids.take("categories")[0]
             m.rekey_category(cat, new)
             return [Step("UPDATE categories SET id = %d WHERE id = %d" % (new, cat))]
-        # its products go by cascade; their orders first (that foreign key has no action)
+        # its products lose their category (ON DELETE SET NULL): their orders leave the join
         m.del_category(cat)
-        return [Step("DELETE FROM orders WHERE product_id IN (SELECT id FROM products WHERE category_id = %d)" % cat),
-                Step("DELETE FROM categories WHERE id = %d" % cat)]
+        return [Step("DELETE FROM categories WHERE id = %d" % cat)]
 
     def p_op(self, m):
         r = self.rng.random()
@@ -562,9 +569,10 @@ class Gen:
         if r < 0.6:
             return [Step("UPDATE products SET price = price + %d.5 WHERE id = %d" % (self.rng.randrange(0, 5), pid))]
         if r < 0.75:
-            cat = self.one(m.categories)
+            # another category, or none (the product's orders leave the join)
+            cat = self.one(m.categories) if self.rng.random() < 0.85 else None
             m.products[pid] = cat
-            return [Step("UPDATE products SET category_id = %d WHERE id = %d" % (cat, pid))]
+            return [Step("UPDATE products SET category_id = %s WHERE id = %d" % (lit(cat), pid))]
         if r < 0.82:
             new = self.ids.take("products")[0]
             m.rekey_product(pid, new)
@@ -577,7 +585,7 @@ class Gen:
             # replaced in two statements, the foreign key checked at commit
             return [Step("SET CONSTRAINTS ALL DEFERRED"),
                     Step("DELETE FROM products WHERE id = %d" % pid),
-                    Step("INSERT INTO products VALUES (%d, %d, 'prod%dr', %d.25)" % (pid, m.products[pid], pid, self.rng.randrange(1, 99)))]
+                    Step("INSERT INTO products VALUES (%d, %s, 'prod%dr', %d.25)" % (pid, lit(m.products[pid]), pid, self.rng.randrange(1, 99)))]
         m.del_product(pid)
         return [Step("DELETE FROM orders WHERE product_id = %d" % pid),
                 Step("DELETE FROM products WHERE id = %d" % pid)]
@@ -619,6 +627,27 @@ class Gen:
                          % ", ".join("(%s)" % ", ".join(lit(v) for v in row) for row in rows))]
         m.notes.discard(cid)
         return [Step("DELETE FROM customer_notes WHERE customer_id = %d" % cid)]
+
+    def w_op(self, m):
+        """warehouses: inner-joined with a filter (open), found through a hidden key."""
+        r = self.rng.random()
+        if r < 0.2 or len(m.warehouses) < 2:
+            wid = self.ids.take("warehouses")[0]
+            m.warehouses[wid] = True
+            return [Step("INSERT INTO warehouses VALUES (%d, 'wh%d', true)" % (wid, wid))]
+        wid = self.one(m.warehouses)
+        if r < 0.45:
+            return [Step("UPDATE warehouses SET name = name || 'x' WHERE id = %d" % wid)]
+        if r < 0.75:
+            # closed (its orders leave the cache) or opened again
+            return [Step("UPDATE warehouses SET open = NOT open WHERE id = %d" % wid)]
+        if r < 0.9:
+            new = self.ids.take("warehouses")[0]
+            m.warehouses[new] = m.warehouses.pop(wid)
+            return [Step("UPDATE warehouses SET id = %d WHERE id = %d" % (new, wid))]
+        # its orders go by cascade
+        del m.warehouses[wid]
+        return [Step("DELETE FROM warehouses WHERE id = %d" % wid)]
 
     def free_code(self, m):
         free = [c for c in CODES if c not in m.promos.values()]
@@ -671,10 +700,10 @@ class Gen:
             for o in oids:
                 m.orders[o] = [new, pid]
             return [Step("WITH n AS (INSERT INTO customers VALUES (%d, %s, %d, 'cte%d', 1) RETURNING id) "
-                         "INSERT INTO orders (id, customer_id, product_id, promo_code, created_at, qty, status) "
-                         "SELECT o, n.id, %d, %s, %s, 3, 'new' FROM n, unnest(ARRAY[%d, %d]) o" % (
+                         "INSERT INTO orders (id, customer_id, product_id, promo_code, created_at, qty, status, warehouse_id) "
+                         "SELECT o, n.id, %d, %s, %s, 3, 'new', %s FROM n, unnest(ARRAY[%d, %d]) o" % (
                              new, lit(m.customers[new][0]), cid, new, pid, lit(self.code()), lit(self.time()),
-                             oids[0], oids[1]))]
+                             lit(self.one(m.warehouses)), oids[0], oids[1]))]
         if r < 0.75:
             cat = self.one(m.categories)
             return [Step("WITH u AS (UPDATE products SET price = price + 1 WHERE category_id = %s RETURNING id) "
@@ -709,12 +738,13 @@ class Gen:
                 return []
             vals = ", ".join("(%s)" % ", ".join(lit(v) for v in row) for row in rows)
             return [Step("MERGE INTO orders o USING (VALUES %s) "
-                         "AS v(id, customer_id, product_id, promo_code, created_at, qty, status, del) ON o.id = v.id "
+                         "AS v(id, customer_id, product_id, promo_code, created_at, qty, status, warehouse_id, del) ON o.id = v.id "
                          "WHEN MATCHED AND v.del THEN DELETE "
                          "WHEN MATCHED THEN UPDATE SET customer_id = v.customer_id, product_id = v.product_id, "
-                         "promo_code = v.promo_code, created_at = v.created_at, qty = v.qty, status = v.status "
+                         "promo_code = v.promo_code, created_at = v.created_at, qty = v.qty, status = v.status, "
+                         "warehouse_id = v.warehouse_id "
                          "WHEN NOT MATCHED AND NOT v.del THEN INSERT VALUES "
-                         "(v.id, v.customer_id, v.product_id, v.promo_code, v.created_at, v.qty, v.status)" % vals)]
+                         "(v.id, v.customer_id, v.product_id, v.promo_code, v.created_at, v.qty, v.status, v.warehouse_id)" % vals)]
         # MERGE into customers: update some, insert one
         rows = [(cid, "merged%d" % cid, self.rng.randrange(0, 4)) for cid in self.pick(m.customers, 2)]
         new = self.ids.take("customers")[0]
@@ -733,7 +763,7 @@ class Gen:
             rows = [self.order_row(m, i) for i in self.ids.take("orders", self.rng.randrange(1, 6))]
             for row in rows:
                 m.orders[row[0]] = [row[1], row[2]]
-            return [Step("COPY orders (id, customer_id, product_id, promo_code, created_at, qty, status) FROM STDIN",
+            return [Step("COPY orders (id, customer_id, product_id, promo_code, created_at, qty, status, warehouse_id) FROM STDIN",
                          ["\t".join(copy_text(v) for v in row) for row in rows])]
         if r < 0.8:
             code = self.free_code(m)
@@ -761,7 +791,7 @@ class Gen:
             row = list(self.order_row(m, oid))
             row[4] = lo + timedelta(seconds=self.rng.randrange(int((hi - lo).total_seconds())))
             m.orders[oid] = [row[1], row[2]]
-            return [Step("INSERT INTO %s (id, customer_id, product_id, promo_code, created_at, qty, status) VALUES (%s)"
+            return [Step("INSERT INTO %s (id, customer_id, product_id, promo_code, created_at, qty, status, warehouse_id) VALUES (%s)"
                          % (name, ", ".join(lit(v) for v in row)))]
         if r < 0.8:
             return [Step("UPDATE %s SET qty = qty + 1, status = %s WHERE %s" % (name, lit(self.status()), self.o_where(m)))]
@@ -789,20 +819,21 @@ class Gen:
 
     def refill_orders(self, m, n):
         """INSERT ... SELECT of n orders over the model's customers and products."""
-        if not m.customers or not m.products:
+        if not m.customers or not m.products or not m.warehouses:
             return []
         first = self.ids.take("orders", n)[0]
-        cs, ps = sorted(m.customers), sorted(m.products)
+        cs, ps, ws = sorted(m.customers), sorted(m.products), sorted(m.warehouses)
         for i in range(n):
             m.orders[first + i] = [cs[(i * 7) % len(cs)], ps[(i * 11) % len(ps)]]
         return [Step(
-            "INSERT INTO orders (id, customer_id, product_id, promo_code, created_at, qty, status) "
+            "INSERT INTO orders (id, customer_id, product_id, promo_code, created_at, qty, status, warehouse_id) "
             "SELECT %d + i, (%s)[1 + (i * 7) %% %d], (%s)[1 + (i * 11) %% %d], "
             "CASE WHEN i %% 4 = 0 THEN NULL ELSE 'P' || (i * 13 %% %d) END, "
-            "%s + (i * 7919 %% %d) * interval '1 second', 1 + i %% 17, (ARRAY['new','paid','shipped','void'])[1 + i %% 4] "
+            "%s + (i * 7919 %% %d) * interval '1 second', 1 + i %% 17, (ARRAY['new','paid','shipped','void'])[1 + i %% 4], "
+            "(%s)[1 + (i * 5) %% %d] "
             "FROM generate_series(0, %d) i" % (
                 first, "ARRAY[%s]" % ",".join(map(str, cs)), len(cs), "ARRAY[%s]" % ",".join(map(str, ps)), len(ps),
-                len(CODES), lit(T0), SPAN_S, n - 1))]
+                len(CODES), lit(T0), SPAN_S, "ARRAY[%s]" % ",".join(map(str, ws)), len(ws), n - 1))]
 
     def truncate_op(self, m):
         """TRUNCATE (alone in its round: it would block the reader's query), then new rows."""
@@ -821,9 +852,18 @@ class Gen:
                 m.promos[pid] = code
                 steps.append(Step("INSERT INTO promos VALUES (%d, %s, %d)" % (pid, lit(code), self.rng.randrange(1, 50))))
             return steps
-        if r < 0.45:
+        if r < 0.38:
             m.orders.clear()
             return [Step("TRUNCATE orders")] + self.refill_orders(m, N_ORDERS)
+        if r < 0.45:
+            # warehouses CASCADE: orders too
+            m.orders.clear()
+            m.warehouses.clear()
+            ws = self.ids.take("warehouses", N_WAREHOUSES)
+            m.warehouses.update((w, True) for w in ws)
+            return [Step("TRUNCATE warehouses CASCADE"),
+                    Step("INSERT INTO warehouses SELECT i, 'wh' || i, true FROM generate_series(%d, %d) i" % (ws[0], ws[-1]))] + \
+                self.refill_orders(m, N_ORDERS)
         if r < 0.6:
             # one partition of orders
             name = self.rng.choice(PARTITIONS)[0]
@@ -901,6 +941,7 @@ class Gen:
             "copy_op": 2,
             "part_op": 2,
             "n_op": 3,
+            "w_op": 1.5,
         }
         if len(m.orders) < N_ORDERS * 0.6:
             w["refill"] = 4
@@ -1286,15 +1327,17 @@ class MaintainDiff(unittest.TestCase):
                               rng.randrange(1, i) if i > 1 and rng.random() < 0.5 else None,
                               "cust%d" % i, rng.choice([0, 1, 2, 3, 0, 1, 2, 9])))
         categories = [(i, "cat%d" % i) for i in range(1, N_CATEGORIES + 1)]
-        products = [(i, rng.randrange(1, N_CATEGORIES + 1), "prod%d" % i, "%d.%02d" % (rng.randrange(1, 100), rng.randrange(100)))
-                    for i in range(1, N_PRODUCTS + 1)]
+        products = [(i, rng.randrange(1, N_CATEGORIES + 1) if i % 10 else None, "prod%d" % i,
+                     "%d.%02d" % (rng.randrange(1, 100), rng.randrange(100))) for i in range(1, N_PRODUCTS + 1)]
         promos = [(i, c, rng.randrange(1, 50)) for i, c in enumerate(rng.sample(CODES, N_PROMOS), 1)]
         notes = [(i, "note%d" % i, rng.random() < 0.8) for i in sorted(rng.sample(range(1, N_CUSTOMERS + 1), N_CUSTOMERS // 2))]
+        warehouses = [(i, "wh%d" % i, i != N_WAREHOUSES) for i in range(1, N_WAREHOUSES + 1)]
         g = Gen(rng, None, self.window)
         orders = [(i, rng.randrange(1, N_CUSTOMERS + 1), rng.randrange(1, N_PRODUCTS + 1), g.code(), g.time(),
-                   rng.randrange(1, 20), g.status()) for i in range(1, N_ORDERS + 1)]
+                   rng.randrange(1, 20), g.status(), rng.randrange(1, N_WAREHOUSES + 1)) for i in range(1, N_ORDERS + 1)]
         for t, rows in (("regions", regions), ("customers", customers), ("categories", categories),
-                        ("products", products), ("promos", promos), ("orders", orders), ("customer_notes", notes)):
+                        ("products", products), ("promos", promos), ("warehouses", warehouses), ("orders", orders),
+                        ("customer_notes", notes)):
             stmts.append("INSERT INTO %s VALUES %s" % (t, ", ".join("(%s)" % ", ".join(lit(v) for v in r) for r in rows)))
         stmts.append("SELECT tablecache.create_cache(%s, %s, ARRAY['id'])" % (lit(CACHE), lit(QUERY)))
         for name, cols in INDEXES:
