@@ -96,7 +96,8 @@ CODES = ["P%d" % i for i in range(16)]           # promo codes (orders may name 
 BULK = 2000                                      # invalidations past which a txn invalidates all
 
 # The ways tablecache.dependencies finds each table's rows: the query is built to use all five.
-WAYS = {"orders": "index", "customers": "index+reread", "customer_notes": "partner", "products": "reread",
+# (products are not re-read through their foreign keys: category_id may be NULL)
+WAYS = {"orders": "index", "customers": "index+reread", "customer_notes": "partner", "products": "index",
         "categories": "reread", "warehouses": "hidden", "regions": "everything", "promos": "everything"}
 
 # target sizes; the generator steers towards them
@@ -122,8 +123,9 @@ CREATE TABLE customer_notes (
 CREATE TABLE categories (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE products (
     id int PRIMARY KEY,
-    -- nullable: a product without a category is not in the (inner) join
-    category_id int REFERENCES categories ON DELETE SET NULL ON UPDATE CASCADE,
+    -- nullable (a product without a category is not in the inner join), no action on delete
+    -- (a category can be deleted and inserted again while products reference it)
+    category_id int REFERENCES categories ON UPDATE CASCADE DEFERRABLE INITIALLY IMMEDIATE,
     name text NOT NULL,
     price numeric(10,2) NOT NULL);
 CREATE TABLE promos (id int PRIMARY KEY, code text NOT NULL UNIQUE, discount int);
@@ -543,15 +545,26 @@ class Gen:
                 pid, cat, pid, self.rng.randrange(1, 100), self.rng.randrange(100))))
             return steps
         cat = self.one(m.categories)
-        if r < 0.55:
+        if r < 0.45:
             return [Step("UPDATE categories SET name = name || 'x' WHERE id = %d" % cat)]
-        if r < 0.85:
+        if r < 0.65:
             new = self.ids.take("categories")[0]
             m.rekey_category(cat, new)
             return [Step("UPDATE categories SET id = %d WHERE id = %d" % (new, cat))]
-        # its products lose their category (ON DELETE SET NULL): their orders leave the join
+        if r < 0.75:
+            # replaced while products reference it: deleted and inserted again, in one statement
+            return [Step("WITH d AS (DELETE FROM categories WHERE id = %d RETURNING id, name) "
+                         "INSERT INTO categories SELECT id, name || 'r' FROM d" % cat)]
+        if r < 0.85:
+            # replaced in two statements, the foreign key checked at commit
+            return [Step("SET CONSTRAINTS ALL DEFERRED"),
+                    Step("DELETE FROM categories WHERE id = %d" % cat),
+                    Step("INSERT INTO categories VALUES (%d, 'cat%dr')" % (cat, cat))]
+        # its products lose their category first (the foreign key has no action): their orders
+        # leave the join
         m.del_category(cat)
-        return [Step("DELETE FROM categories WHERE id = %d" % cat)]
+        return [Step("UPDATE products SET category_id = NULL WHERE category_id = %d" % cat),
+                Step("DELETE FROM categories WHERE id = %d" % cat)]
 
     def p_op(self, m):
         r = self.rng.random()
