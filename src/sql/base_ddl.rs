@@ -115,11 +115,15 @@ fn constraint_relied_on(rel: pg_sys::Oid, conname: &str) -> Option<i64> {
         return None;
     }
     let referenced = referenced?;
+    // a foreign key between two tables of a cache, either of which it re-reads (onto it, or
+    // its own, which it relies on to lead to exactly one row)
     as_catalog_owner(|| {
         crate::spi::select_one(
             "SELECT r.cache_id FROM tablecache.lineage_def r JOIN tablecache.lineage_def f ON f.cache_id OPERATOR(pg_catalog.=) r.cache_id \
-              WHERE r.how OPERATOR(pg_catalog.=) 'reread' AND r.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $2 \
-                AND f.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $1 LIMIT 1",
+              WHERE ((r.how OPERATOR(pg_catalog.=) 'reread' AND r.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $2 \
+                      AND f.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $1) \
+                  OR (f.how OPERATOR(pg_catalog.=) 'reread' AND f.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $1 \
+                      AND r.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $2)) LIMIT 1",
             &[rel.into(), referenced.into()],
         )
     })

@@ -63,6 +63,35 @@ SELECT tablecache.load('rv_keyed');
 UPDATE rv_customer SET name = 'carol' WHERE id = 2;
 SELECT * FROM mt_exact('rv_keyed');
 
+-- ---- a column of the table a re-read table's foreign key leads to, in the cache's key --------
+CREATE TABLE rv_r2 (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE rv_c2 (id int PRIMARY KEY, region_id int NOT NULL REFERENCES rv_r2, name text NOT NULL);
+CREATE TABLE rv_o2 (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES rv_c2, amount int NOT NULL);
+INSERT INTO rv_r2 VALUES (1, 'north'), (2, 'south');
+INSERT INTO rv_c2 VALUES (1, 1, 'alice'), (2, 2, 'bob');
+INSERT INTO rv_o2 VALUES (10, 1, 100), (20, 2, 200), (30, 1, 300);
+SELECT tablecache.create_cache('rv_rkey', $q$SELECT o.id, r.id AS region, o.amount, c.name FROM rv_o2 o
+    JOIN rv_c2 c ON c.id = o.customer_id JOIN rv_r2 r ON r.id = c.region_id$q$, ARRAY['id', 'region']);
+SELECT base_table, how FROM tablecache.dependencies WHERE cache = 'rv_rkey' ORDER BY 1::text;
+SELECT tablecache.load('rv_rkey');
+UPDATE rv_c2 SET region_id = 2 WHERE id = 1;
+SELECT * FROM mt_exact('rv_rkey');
+SELECT tablecache.drop_cache('rv_rkey');
+-- a re-read table's own foreign key, re-pointed (even at nothing) in replica mode
+SELECT tablecache.create_cache('rv_rep', $q$SELECT o.id, o.amount, c.name, r.name AS region FROM rv_o2 o
+    JOIN rv_c2 c ON c.id = o.customer_id JOIN rv_r2 r ON r.id = c.region_id$q$, ARRAY['id']);
+SELECT base_table, how FROM tablecache.dependencies WHERE cache = 'rv_rep' ORDER BY 1::text;
+SELECT tablecache.load('rv_rep');
+SET session_replication_role = replica;
+UPDATE rv_c2 SET region_id = 99 WHERE id = 2;
+RESET session_replication_role;
+SELECT * FROM mt_exact('rv_rep');
+-- and that foreign key cannot be dropped while the cache relies on it
+ALTER TABLE rv_c2 DROP CONSTRAINT rv_c2_region_id_fkey;
+\echo SQLSTATE: :SQLSTATE
+SELECT tablecache.drop_cache('rv_rep');
+DROP TABLE rv_o2, rv_c2, rv_r2;
+
 -- ---- dropping a primary key the cache relies on is refused -----------------------------------
 ALTER TABLE rv_customer DROP CONSTRAINT rv_customer_pkey CASCADE;
 \echo SQLSTATE: :SQLSTATE

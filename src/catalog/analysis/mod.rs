@@ -203,7 +203,7 @@ impl Analysis {
     /// that instance, either joins the other's foreign key onto b's whole primary key
     /// (incoming) or b's foreign key onto the other's primary key (outgoing); and an incoming
     /// one comes from an instance that is in every row.
-    fn protected(&self, b: usize) -> bool {
+    fn protected(&self, b: usize, reach: &mut BTreeSet<usize>) -> bool {
         let pk = &self.insts[b].pk;
         let mut groups: std::collections::BTreeMap<usize, Vec<(i16, i16)>> = Default::default();
         // (an outer join's ON clause on b's preserved side only reads b's columns: b's rows
@@ -232,7 +232,7 @@ impl Analysis {
                 continue;
             } else if !is_out
                 || !not_null(self.insts[b].relid, &pairs.iter().map(|p| p.0).collect::<Vec<_>>())
-                || !self.functional(r, b, &mut BTreeSet::from([b]))
+                || !self.functional(r, b, reach)
             {
                 // b's foreign key may point elsewhere: the rows built from b then follow the
                 // new row of r, which must exist and be the only one (nothing but foreign keys
@@ -326,7 +326,9 @@ impl Analysis {
         let pk_from: Vec<Option<usize>> = pk_outputs.iter().map(|&o| self.outputs.get(o).copied().flatten().map(|c| c.0)).collect();
         let base: Vec<How> = (0..self.insts.len())
             .map(|b| {
-                if pk_from.iter().all(|f| f.is_some_and(|k| k != b)) && self.protected(b) {
+                // (nor may the tables its foreign keys lead to: re-pointing one changes a key)
+                let mut reach = BTreeSet::from([b]);
+                if self.protected(b, &mut reach) && pk_from.iter().all(|f| f.is_some_and(|k| !reach.contains(&k))) {
                     How::Reread
                 } else if self.insts[b].nullable {
                     How::Everything // refined below
