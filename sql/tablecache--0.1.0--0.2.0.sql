@@ -31,6 +31,8 @@ CREATE TABLE tablecache.lineage_def (
     how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden', 'partner', 'everything')),
     target text NOT NULL,
     target_columns text[] NOT NULL,
+    -- (reread) the cache's output columns a change of the table can change
+    output_columns text[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (cache_id, instance)
 );
 SELECT pg_catalog.pg_extension_config_dump('tablecache.lineage_def', '');
@@ -122,7 +124,7 @@ AS 'MODULE_PATHNAME', 'create_cache_v2_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:308
+-- src/sql/define.rs:342
 -- tablecache::sql::define::create_index
 CREATE OR REPLACE FUNCTION "create_index"(
 	"cache" TEXT, /* Option < & str > */
@@ -135,7 +137,7 @@ AS 'MODULE_PATHNAME', 'create_index_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:378
+-- src/sql/define.rs:412
 -- tablecache::sql::define::drop_cache
 CREATE OR REPLACE FUNCTION "drop_cache"(
 	"cache" TEXT /* Option < & str > */
@@ -146,7 +148,7 @@ AS 'MODULE_PATHNAME', 'drop_cache_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/define.rs:349
+-- src/sql/define.rs:383
 -- tablecache::sql::define::drop_index
 CREATE OR REPLACE FUNCTION "drop_index"(
 	"cache" TEXT, /* Option < & str > */
@@ -257,7 +259,7 @@ AS 'MODULE_PATHNAME', 'unload_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/sql/mod.rs:83
+-- src/sql/mod.rs:85
 -- finalize
 
 CREATE OR REPLACE FUNCTION tablecache.get(rowtype anyelement, key anycompatible) RETURNS anyelement

@@ -72,7 +72,12 @@ pub extern "C-unwind" fn tablecache_launcher_main(_arg: pg_sys::Datum) {
     let mut running: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
     crate::replication::send::at_start();
     let mut last_beat: Option<std::time::Instant> = None;
+    let mut in_recovery = crate::replication::in_recovery();
     loop {
+        if in_recovery && !crate::replication::in_recovery() {
+            in_recovery = false;
+            crate::replication::send::promoted();
+        }
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }

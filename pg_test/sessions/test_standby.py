@@ -428,7 +428,18 @@ class NoSendingNoExtension(unittest.TestCase):
             self.assertEqual(scalar(s, "SELECT (tablecache.get(NULL::order_rows, 1)).customer"),
                              scalar(s, "SELECT customer FROM order_rows WHERE id = 1"))
             self.assertEqual(scalar(s, "SELECT hits FROM tablecache.stats WHERE cache = 'order_rows'"), 0)
-            for c in (pl, s, p):
+            # changes the standby's cache never heard of, then a promotion: its caches were
+            # never trusted, so the promoted server re-reads them before answering from them
+            query(p, "UPDATE customers SET name = 'AFTER' WHERE id = 2")
+            query(p, "UPDATE orders SET amount = -1 WHERE id = 7")
+            caught_up(p, s)
+            p.close()
+            prim.stop()
+            self.assertTrue(scalar(s, "SELECT pg_promote(true, 60)"))
+            self.assertEqual(scalar(s, "SELECT (tablecache.get(NULL::order_rows, 1)).customer"), "AFTER")
+            self.assertEqual(scalar(s, "SELECT (tablecache.get(NULL::order_rows, 7)).amount"), -1)
+            self.assertEqual(scalar(s, CHECK.format(c="order_rows")), 0)
+            for c in (pl, s):
                 c.close()
         finally:
             for x in (stby, plain, prim):

@@ -76,6 +76,8 @@ pub struct InstanceDef {
     pub how: analysis::How,
     /// the index (`def.indexes` or, for `reread`, `def.reread`) its changes invalidate
     pub target: String,
+    /// (reread) the cache's output columns a change of it can change
+    pub output_columns: Vec<String>,
 }
 
 pub struct CacheDef {
@@ -378,12 +380,12 @@ fn load_def(id: i64) -> Rc<CacheDef> {
         })
         .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not read the definition of cache {}: {}", id, e))
     });
-    type Lin = (i32, Oid, Vec<String>, Vec<String>, String, String, Vec<String>);
+    type Lin = (i32, Oid, Vec<String>, Vec<String>, String, String, Vec<String>, Vec<String>);
     let lineage_rows: Vec<Lin> = as_catalog_owner(|| {
         Spi::connect(|c| {
             let mut out = Vec::new();
             for row in c.select(
-                "SELECT instance, base_table::pg_catalog.oid, key_columns, read_columns, how, target, target_columns FROM tablecache.lineage_def \
+                "SELECT instance, base_table::pg_catalog.oid, key_columns, read_columns, how, target, target_columns, output_columns FROM tablecache.lineage_def \
                  WHERE cache_id OPERATOR(pg_catalog.=) $1 ORDER BY instance",
                 None,
                 &[id.into()],
@@ -396,6 +398,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
                     row.get::<String>(5)?.unwrap_or_default(),
                     row.get::<String>(6)?.unwrap_or_default(),
                     row.get::<Vec<String>>(7)?.unwrap_or_default(),
+                    row.get::<Vec<String>>(8)?.unwrap_or_default(),
                 ));
             }
             Ok::<_, pgrx::spi::Error>(out)
@@ -524,7 +527,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
     for (iname, cols) in specs {
         def.indexes.push(build_index(&def, &iname, &cols));
     }
-    for (_, relid, key_columns, read_columns, how, target, target_columns) in lineage_rows {
+    for (_, relid, key_columns, read_columns, how, target, target_columns, output_columns) in lineage_rows {
         let how = match how.as_str() {
             "reread" => analysis::How::Reread,
             "index" => analysis::How::Output(Vec::new()),
@@ -536,7 +539,7 @@ fn load_def(id: i64) -> Rc<CacheDef> {
             let ix = build_index(&def, &target, &target_columns);
             def.reread.push(ix);
         }
-        def.instances.push(InstanceDef { relid, key_columns, read_columns, how, target });
+        def.instances.push(InstanceDef { relid, key_columns, read_columns, how, target, output_columns });
     }
     let n = def.columns.len();
     def.hidden_stored = def.indexes.iter().any(|ix| ix.cols.iter().any(|&c| c >= n));

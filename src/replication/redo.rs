@@ -43,6 +43,7 @@ fn apply(data: &[u8], xl_xid: u32) {
                 st.lifetime.store(lifetime, Ordering::Release);
             }
             st.last_beat.store(now, Ordering::Release);
+            st.beat_local.store(unsafe { pg_sys::GetCurrentTimestamp() }, Ordering::Release);
             st.doubt.store(standby::Doubt::Trusted as u32, Ordering::Release);
         }
         Ok(WalRecord::Stopped { .. }) => {

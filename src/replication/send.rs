@@ -147,3 +147,15 @@ pub fn at_start() {
         stopped_if_pending();
     }
 }
+
+/// A standby just promoted that does not send: if it replayed a sending primary's records, its
+/// own (cascading) standbys trusted their caches: they must hear that nothing comes any more.
+pub fn promoted() {
+    if !shmem::is_attached() || in_recovery() || crate::guc::WAL_INVALIDATIONS.get() {
+        return;
+    }
+    if standby::state().lifetime.load(Ordering::Acquire) != 0 {
+        let rec = WalRecord::Stopped { now: unsafe { pg_sys::GetCurrentTimestamp() } };
+        insert(&walrec::encode(&rec), false);
+    }
+}

@@ -37,6 +37,12 @@ pub struct StandbyState {
     /// When this shared memory was set up (a crash restart sets it up again): transactions
     /// prepared before it recorded their invalidations in memory that is gone.
     pub started: AtomicI64,
+    /// This server's own clock when it replayed the last heartbeat.
+    pub beat_local: AtomicI64,
+    /// 1: caches were read here while this server was a standby.
+    pub was_standby: AtomicU32,
+    /// After a promotion: 0 not looked at yet, 1 being looked at, 2 done.
+    pub promotion: AtomicU32,
 }
 
 /// The file, in the data directory, that says this server sent invalidations.
@@ -102,15 +108,53 @@ pub fn reason() -> Option<&'static str> {
     if !unsafe { pg_sys::RecoveryInProgress() } || !super::is_attached() {
         return None;
     }
+    state().was_standby.store(1, Ordering::Release);
+    doubt_now()
+}
+
+/// Why this server's caches cannot be trusted as a standby's (whether or not it still is one).
+fn doubt_now() -> Option<&'static str> {
     match doubt() {
         Doubt::NotYet => Some(
             "no heartbeat from a primary that sends invalidations has been replayed (on the primary: tablecache.wal_invalidations = on, and its tablecache launcher running)",
         ),
         Doubt::Stopped => Some("the primary was started with tablecache.wal_invalidations off"),
         Doubt::Trusted => {
+            // transactions replayed since the last heartbeat, and no heartbeat for a while: by
+            // the primary's clock (their commit times) or by this server's
             let last = state().last_beat.load(Ordering::Acquire);
             let latest = unsafe { pg_sys::GetLatestXTime() };
-            (latest - last > 3 * HEARTBEAT_SECS * 1_000_000).then_some("the primary's heartbeats stopped while its transactions go on being replayed")
+            let local = state().beat_local.load(Ordering::Acquire);
+            let now = unsafe { pg_sys::GetCurrentTimestamp() };
+            let limit = 3 * HEARTBEAT_SECS * 1_000_000;
+            (latest > last && (latest - last > limit || now - local > limit))
+                .then_some("the primary's heartbeats stopped while its transactions go on being replayed")
+        }
+    }
+}
+
+/// On a server that was a standby and is now promoted, the first reader looks at what its
+/// caches were worth: if they were not trusted at the promotion (a primary that did not send,
+/// no heartbeat since a restart), every cache re-reads everything once every transaction so
+/// far has ended. Returns false while another reader is doing so (read from the tables).
+pub fn after_promotion() -> bool {
+    let st = state();
+    if st.was_standby.load(Ordering::Acquire) == 0 {
+        return true;
+    }
+    match st.promotion.load(Ordering::Acquire) {
+        2 => true,
+        1 => false,
+        _ => {
+            if st.promotion.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return false;
+            }
+            if doubt_now().is_some() {
+                let next = unsafe { ((*pg_sys::ShmemVariableCache).nextXid.value & 0xffff_ffff) as u32 };
+                everything(if next > 3 { next - 1 } else { 0 });
+            }
+            st.promotion.store(2, Ordering::Release);
+            true
         }
     }
 }

@@ -55,6 +55,15 @@ fn caches_reading_partitioned() -> Vec<i64> {
     })
 }
 
+/// A relation is being dropped (any way: DROP TABLE, DROP SCHEMA ... CASCADE, DROP OWNED):
+/// a partition takes its rows out of the tables it is a partition of. (Called while its
+/// catalog rows are still there.)
+pub fn dropping_relation(rel: pg_sys::Oid) {
+    if unsafe { pg_sys::get_rel_relispartition(rel) } && crate::catalog::catalog_state() == crate::catalog::CatalogState::Current {
+        invalidate_all(&caches_reading(&[rel], true));
+    }
+}
+
 fn invalidate_all(ids: &[i64]) {
     for &id in ids {
         if let Some(def) = crate::catalog::try_lookup_by_id(id) {
@@ -187,20 +196,6 @@ pub unsafe fn before(stmt: *mut pg_sys::Node) -> Option<After> {
                     invalidate_all(&caches_reading_partitioned());
                 }
             }
-            NodeTag::T_DropStmt => {
-                let s = stmt as *mut pg_sys::DropStmt;
-                // a dropped partition (or inheritance child) takes its rows out of its parent
-                if (*s).removeType == pg_sys::ObjectType::OBJECT_TABLE {
-                    let rels: Vec<pg_sys::Oid> = nodes((*s).objects)
-                        .into_iter()
-                        .map(|n| {
-                            let rv = pg_sys::makeRangeVarFromNameList(n as *mut pg_sys::List);
-                            rel_of(rv)
-                        })
-                        .collect();
-                    invalidate_all(&caches_reading(&rels, true));
-                }
-            }
             NodeTag::T_AlterTableStmt => {
                 let s = stmt as *mut pg_sys::AlterTableStmt;
                 for c in nodes((*s).cmds) {
@@ -222,6 +217,31 @@ pub unsafe fn before(stmt: *mut pg_sys::Node) -> Option<After> {
                                     "Drop the cache first, or create it again afterwards.",
                                     "cannot drop constraint {} on table {}: cache \"{}\" relies on it to follow its tables",
                                     con,
+                                    crate::catalog::rel::qualified_name(rel),
+                                    name
+                                );
+                            }
+                        }
+                        // a foreign key column a re-read relies on being NOT NULL
+                        pg_sys::AlterTableType::AT_DropNotNull if !(*c).name.is_null() => {
+                            let rel = rel_of((*s).relation);
+                            let col = std::ffi::CStr::from_ptr((*c).name).to_string_lossy().into_owned();
+                            let id: Option<i64> = as_catalog_owner(|| {
+                                crate::spi::select_one(
+                                    "SELECT l.cache_id FROM tablecache.lineage_def l \
+                                      WHERE l.base_table::pg_catalog.oid OPERATOR(pg_catalog.=) $1 AND $2 OPERATOR(pg_catalog.=) ANY (l.read_columns) \
+                                        AND EXISTS (SELECT FROM tablecache.lineage_def r WHERE r.cache_id OPERATOR(pg_catalog.=) l.cache_id \
+                                                    AND r.how OPERATOR(pg_catalog.=) 'reread') LIMIT 1",
+                                    &[rel.into(), col.clone().into()],
+                                )
+                            });
+                            if let Some(id) = id {
+                                let name = crate::catalog::try_lookup_by_id(id).map(|d| d.name.clone()).unwrap_or_default();
+                                crate::fail_hint!(
+                                    ERRCODE_FEATURE_NOT_SUPPORTED,
+                                    "Drop the cache first, or create it again afterwards.",
+                                    "cannot drop NOT NULL of column \"{}\" of table {}: cache \"{}\" relies on it to follow its tables",
+                                    col,
                                     crate::catalog::rel::qualified_name(rel),
                                     name
                                 );

@@ -10,12 +10,40 @@ use pgrx::pg_sys::{self, NodeTag, ObjectType};
 use pgrx::prelude::*;
 
 static mut PREV: pg_sys::ProcessUtility_hook_type = None;
+static mut PREV_OBJECT_ACCESS: pg_sys::object_access_hook_type = None;
 
 
 pub fn install_hook() {
     unsafe {
         PREV = pg_sys::ProcessUtility_hook;
         pg_sys::ProcessUtility_hook = Some(process_utility);
+        PREV_OBJECT_ACCESS = pg_sys::object_access_hook;
+        pg_sys::object_access_hook = Some(object_access);
+    }
+}
+
+/// Every drop of a relation, however it comes (DROP TABLE, DROP SCHEMA ... CASCADE, DROP
+/// OWNED): a dropped partition takes its rows out of the tables caches read.
+#[pg_guard]
+unsafe extern "C-unwind" fn object_access(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+    sub_id: i32,
+    arg: *mut std::ffi::c_void,
+) {
+    unsafe {
+        if let Some(prev) = PREV_OBJECT_ACCESS {
+            prev(access, class_id, object_id, sub_id, arg);
+        }
+        if access == pg_sys::ObjectAccessType::OAT_DROP
+            && class_id == pg_sys::RelationRelationId
+            && sub_id == 0
+            && crate::shmem::is_attached()
+            && pg_sys::IsTransactionState()
+        {
+            crate::sql::base_ddl::dropping_relation(object_id);
+        }
     }
 }
 
@@ -197,7 +225,7 @@ unsafe extern "C-unwind" fn process_utility(
             && pg_sys::IsTransactionState()
             && !crate::guard::in_own_ddl();
         let base_ddl = !stmt.is_null()
-            && matches!((*stmt).type_, NodeTag::T_TruncateStmt | NodeTag::T_AlterTableStmt | NodeTag::T_CreateStmt | NodeTag::T_RenameStmt | NodeTag::T_DropStmt)
+            && matches!((*stmt).type_, NodeTag::T_TruncateStmt | NodeTag::T_AlterTableStmt | NodeTag::T_CreateStmt | NodeTag::T_RenameStmt)
             && pg_sys::IsTransactionState()
             && crate::shmem::is_attached()
             && has_catalog();

@@ -16,7 +16,8 @@ use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
 pub fn info(def: &CacheDef) -> CacheInfo {
-    xact::note_collated(def.id, def.indexes.iter().filter(|ix| ix.any_collated).map(|ix| ix.name.clone()).collect());
+    // (the re-read targets too: their keys' ranges are no ranges in byte order either)
+    xact::note_collated(def.id, def.indexes.iter().chain(def.reread.iter()).filter(|ix| ix.any_collated).map(|ix| ix.name.clone()).collect());
     CacheInfo { name: def.name.clone(), fingerprint: def.fingerprint, owner: def.owner }
 }
 

@@ -46,6 +46,8 @@ pub struct Planned {
     pub target_columns: Vec<String>,
     /// an internal index to create: its columns
     pub internal: Option<Vec<String>>,
+    /// (re-read instances) the cache's output columns a change of it can change
+    pub output_columns: Vec<String>,
 }
 
 /// The rewritten query the cache's view expands to.
@@ -107,7 +109,8 @@ pub fn plan(name: &str, view_sql: &str, cols: &[String], pk: &[String]) -> (Vec<
                 }
                 How::Hidden => (format!("_tc_lineage_{k}"), hidden.clone(), Some(hidden.clone())),
             };
-            planned.push(Planned { k, relid: inst.relid, key_columns, read_columns, how, target, target_columns, internal });
+            let output_columns = if how == How::Reread { a.affected_outputs(k).into_iter().map(|o| cols[o].clone()).collect() } else { Vec::new() };
+            planned.push(Planned { k, relid: inst.relid, key_columns, read_columns, how, target, target_columns, internal, output_columns });
         }
         for k in 0..planned.len() {
             if let How::Partner(p, cols) = planned[k].how.clone() {
@@ -216,8 +219,8 @@ pub fn install(id: i64, name: &str, view: Oid, creator: Oid, planned: &[Planned]
                 How::Everything => "everything",
             };
             Spi::run_with_args(
-                "INSERT INTO tablecache.lineage_def (cache_id, instance, base_table, key_columns, read_columns, how, target, target_columns) \
-                 VALUES ($1, $2, $3::pg_catalog.oid::pg_catalog.regclass, $4, $5, $6, $7, $8)",
+                "INSERT INTO tablecache.lineage_def (cache_id, instance, base_table, key_columns, read_columns, how, target, target_columns, output_columns) \
+                 VALUES ($1, $2, $3::pg_catalog.oid::pg_catalog.regclass, $4, $5, $6, $7, $8, $9)",
                 &[
                     id.into(),
                     (p.k as i32).into(),
@@ -227,6 +230,7 @@ pub fn install(id: i64, name: &str, view: Oid, creator: Oid, planned: &[Planned]
                     how.into(),
                     p.target.clone().into(),
                     p.target_columns.clone().into(),
+                    p.output_columns.clone().into(),
                 ],
             )
             .unwrap_or_else(|e| fail!(ERRCODE_INTERNAL_ERROR, "could not record the lineage of cache \"{}\": {}", name, e));
@@ -514,14 +518,11 @@ pub unsafe extern "C-unwind" fn tablecache_maintain_trigger(fcinfo: pg_sys::Func
                 return Datum::from(0usize);
             }
             let Some(ix) = def.target(&p.target) else { continue };
-            // A table reached through a foreign key: a delete cannot change the cache (the key
-            // is not referenced, or the referencing rows go too, through their own triggers);
-            // an insert can only be a key deleted and inserted again in the same statement (a
-            // NO ACTION check passes): the rows built from it are re-read by its key.
-            if p.reread && new.is_none() {
-                continue;
-            }
-            let (old, new) = if p.reread && !is_update { (None, new) } else { (old, new) };
+            // A table reached through a foreign key: an insert can only be a key deleted and
+            // inserted again in the same statement (a NO ACTION check passes); a delete leaves
+            // the cache as it is once the transaction commits (the referencing rows went too),
+            // but not for the deleting transaction itself under a deferred foreign key: either
+            // way the rows of the key are re-read, and the transaction reads its own changes.
             let keys: Vec<crate::bound::Bound> = [old, new].into_iter().flatten().map(|t| key(def, ix, p, rd, t)).collect();
             for (n, k) in keys.iter().enumerate() {
                 if n == 1 && keys[0].key == k.key {

@@ -31,6 +31,8 @@ CREATE TABLE tablecache.lineage_def (
     how text NOT NULL CHECK (how IN ('reread', 'index', 'hidden', 'partner', 'everything')),
     target text NOT NULL,
     target_columns text[] NOT NULL,
+    -- (reread) the cache's output columns a change of the table can change
+    output_columns text[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (cache_id, instance)
 );
 SELECT pg_catalog.pg_extension_config_dump('tablecache.lineage_def', '');

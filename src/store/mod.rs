@@ -310,8 +310,13 @@ pub fn read(def: &CacheDef, cx: ReadCtx) -> Option<ReadGuard> {
     if cx.fall_through {
         return None;
     }
-    // a hot standby whose caches cannot be trusted answers from its tables
-    if unsafe { pg_sys::RecoveryInProgress() } && shmem::standby::reason().is_some() {
+    // a hot standby whose caches cannot be trusted answers from its tables (and so does a
+    // promoted one until it has looked at what they were worth)
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        if shmem::standby::reason().is_some() {
+            return None;
+        }
+    } else if !shmem::standby::after_promotion() {
         return None;
     }
     let i = find_slot(def)?;

@@ -106,6 +106,15 @@ fn difference<'a>(
     out
 }
 
+/// Can a re-read (target `target`) move a row out of the window [ge, lt) of index `ixp`?
+fn window_leaves(def: &CacheDef, ixp: usize, ge: &Option<Bound>, lt: &Option<Bound>, target: &str) -> bool {
+    if ge.is_none() && lt.is_none() {
+        return false;
+    }
+    let Some(inst) = def.instances.iter().find(|i| i.target == target) else { return true };
+    def.indexes[ixp].cols.iter().any(|&c| inst.output_columns.iter().any(|o| o == def.col_name(c)))
+}
+
 /// The one writer pass behind load, adjust, reload and refresh. The caller holds the writer
 /// lock of the cache. Returns None when a non-blocking refresh found nothing it may resolve yet.
 pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode, opts: PassOpts) -> Option<Staged> {
@@ -113,6 +122,9 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
     super::ensure_exit_callback();
     let _busy = super::Busy::new(slot);
     // Pending invalidations are resolved by this pass: collect them before the snapshot.
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        shmem::standby::state().was_standby.store(1, std::sync::atomic::Ordering::Release);
+    }
     inval::note_unknown_prepared(slot);
     inval::adopt_unslotted(slot);
     let col = inval::collect(slot, opts.block);
@@ -134,6 +146,10 @@ pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt
             continue;
         }
         match (def.indexes.iter().position(|ix| ix.name == v.index), def.target(&v.index)) {
+            // A re-read finds the new rows of a key inside the window, never the old ones that
+            // leave it: when the window's index is over a column the re-read table can change,
+            // the whole window is read again.
+            (None, Some(_)) if window_leaves(def, ixp, &ge, &lt, &v.index) => everything = true,
             (j, Some(ix)) => entries.push((j, ix, v)),
             _ => everything = true,
         }

@@ -92,6 +92,74 @@ ALTER TABLE rv_c2 DROP CONSTRAINT rv_c2_region_id_fkey;
 SELECT tablecache.drop_cache('rv_rep');
 DROP TABLE rv_o2, rv_c2, rv_r2;
 
+-- ---- second review ---------------------------------------------------------------------------
+CREATE TABLE rv_r3 (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE rv_c3 (id int PRIMARY KEY, region_id int NOT NULL REFERENCES rv_r3, name text NOT NULL, vip boolean NOT NULL);
+CREATE TABLE rv_o3 (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES rv_c3 DEFERRABLE INITIALLY DEFERRED, amount int NOT NULL);
+CREATE TABLE rv_perk (id int PRIMARY KEY, customer_id int NOT NULL, perk text NOT NULL);
+INSERT INTO rv_r3 VALUES (1, 'North'), (2, 'South');
+INSERT INTO rv_c3 VALUES (1, 1, 'Ann', true), (2, 2, 'Bob', true);
+INSERT INTO rv_o3 VALUES (10, 1, 100), (20, 2, 200);
+INSERT INTO rv_perk VALUES (100, 1, 'free shipping');
+-- a window over a column a re-read table gives: a re-read row that leaves it goes
+SELECT tablecache.create_cache('rv_win', $q$SELECT o.id, c.name AS customer, r.name AS region FROM rv_o3 o
+    JOIN rv_c3 c ON c.id = o.customer_id JOIN rv_r3 r ON r.id = c.region_id$q$, ARRAY['id']);
+SELECT tablecache.create_index('rv_win', 'by_customer', ARRAY['customer']);
+SELECT base_table, how FROM tablecache.dependencies WHERE cache = 'rv_win' ORDER BY 1::text;
+SELECT tablecache.load('rv_win', 'by_customer', 'A'::text, 'M'::text);
+UPDATE rv_c3 SET name = 'Zed' WHERE id = 1;
+SELECT * FROM mt_exact('rv_win', 'by_customer', $$'A'::text$$, $$'M'::text$$, $$customer >= 'A' AND customer < 'M'$$);
+UPDATE rv_c3 SET name = 'Ann' WHERE id = 1;
+SELECT * FROM mt_exact('rv_win', 'by_customer', $$'A'::text$$, $$'M'::text$$, $$customer >= 'A' AND customer < 'M'$$);
+-- a deferred foreign key: the deleting transaction reads its own change
+BEGIN;
+DELETE FROM rv_c3 WHERE id = 2;
+SELECT count(*) AS order_20_seen FROM tablecache.range(NULL::rv_win, 'primary_key') WHERE id = 20;
+ROLLBACK;
+SELECT tablecache.drop_cache('rv_win');
+-- a re-read table's column in an outer join's ON clause on its preserved side
+SELECT tablecache.create_cache('rv_perks', $q$SELECT o.id, p.id AS perk_id, c.name, p.perk FROM rv_o3 o
+    JOIN rv_c3 c ON c.id = o.customer_id LEFT JOIN rv_perk p ON p.customer_id = c.id AND c.vip
+    WHERE p.id IS NOT NULL$q$, ARRAY['id', 'perk_id']);
+SELECT base_table, how FROM tablecache.dependencies WHERE cache = 'rv_perks' ORDER BY 1::text;
+SELECT tablecache.load('rv_perks');
+UPDATE rv_c3 SET vip = false WHERE id = 1;
+SELECT * FROM mt_exact('rv_perks');
+SELECT tablecache.drop_cache('rv_perks');
+-- NOT NULL of a re-read table's foreign key column cannot be dropped
+SELECT tablecache.create_cache('rv_nn', $q$SELECT o.id, c.name, r.name AS region FROM rv_o3 o
+    JOIN rv_c3 c ON c.id = o.customer_id JOIN rv_r3 r ON r.id = c.region_id$q$, ARRAY['id']);
+ALTER TABLE rv_c3 ALTER COLUMN region_id DROP NOT NULL;
+\echo SQLSTATE: :SQLSTATE
+SELECT tablecache.drop_cache('rv_nn');
+-- collated keys of a re-read table are never merged in byte order
+CREATE COLLATION rv_en (provider = libc, locale = 'en_US.utf8');
+CREATE TABLE rv_cust (code text COLLATE rv_en PRIMARY KEY, name text NOT NULL);
+CREATE TABLE rv_ord (id int PRIMARY KEY, code text COLLATE rv_en NOT NULL REFERENCES rv_cust);
+INSERT INTO rv_cust SELECT 'a' || i, 'old' FROM generate_series(0, 99) i;
+INSERT INTO rv_cust SELECT 'B' || i, 'old' FROM generate_series(0, 100) i;
+INSERT INTO rv_ord SELECT row_number() OVER (ORDER BY code), code FROM rv_cust;
+SELECT tablecache.create_cache('rv_coll', $q$SELECT o.id, o.code, c.name FROM rv_ord o JOIN rv_cust c ON c.code = o.code$q$, ARRAY['id']);
+SELECT base_table, how FROM tablecache.dependencies WHERE cache = 'rv_coll' ORDER BY 1::text;
+SELECT tablecache.load('rv_coll');
+UPDATE rv_cust SET name = 'new2';
+SELECT * FROM mt_exact('rv_coll');
+SELECT tablecache.drop_cache('rv_coll');
+DROP TABLE rv_ord, rv_cust;
+DROP COLLATION rv_en;
+-- a partition dropped with its schema
+CREATE TABLE rv_ev (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE rv_ev_p1 PARTITION OF rv_ev FOR VALUES FROM (0) TO (100);
+CREATE SCHEMA rv_archive;
+CREATE TABLE rv_archive.rv_ev_p2 PARTITION OF rv_ev FOR VALUES FROM (100) TO (200);
+INSERT INTO rv_ev VALUES (1, 'a'), (150, 'b');
+SELECT tablecache.create_cache('rv_evs', 'SELECT id, v FROM rv_ev', ARRAY['id']);
+SELECT tablecache.load('rv_evs');
+DROP SCHEMA rv_archive CASCADE;
+SELECT * FROM mt_exact('rv_evs');
+SELECT tablecache.drop_cache('rv_evs');
+DROP TABLE rv_ev, rv_perk, rv_o3, rv_c3, rv_r3;
+
 -- ---- dropping a primary key the cache relies on is refused -----------------------------------
 ALTER TABLE rv_customer DROP CONSTRAINT rv_customer_pkey CASCADE;
 \echo SQLSTATE: :SQLSTATE

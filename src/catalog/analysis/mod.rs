@@ -74,6 +74,8 @@ pub struct Analysis {
     pub insts: Vec<Inst>,
     /// per output column of the cache: the base column it is, when it is a plain column
     pub outputs: Vec<Option<Col>>,
+    /// per output column: the instances whose columns it is computed from
+    pub output_refs: Vec<BTreeSet<usize>>,
     conjs: Vec<Conj>,
 }
 unsafe fn list<'a>(l: *mut pg_sys::List) -> &'a [pg_sys::ListCell] {
@@ -162,6 +164,7 @@ pub unsafe fn analyze(q: *mut pg_sys::Query) -> R<Analysis> {
             return refuse(format!("the whole row of table {} as a value (name its columns)", relname(w.insts[k].relid)));
         }
         let mut outputs = Vec::new();
+        let mut output_refs = Vec::new();
         for c in list((*q).targetList) {
             let te = c.ptr_value as *mut pg_sys::TargetEntry;
             if (*te).resjunk {
@@ -175,11 +178,14 @@ pub unsafe fn analyze(q: *mut pg_sys::Query) -> R<Analysis> {
                 None
             };
             outputs.push(col);
+            let mut refs = BTreeSet::new();
+            w.vars(q, &[], (*te).expr as *mut pg_sys::Node, &mut |_, r| refs.extend(r));
+            output_refs.push(refs);
         }
         for inst in &mut w.insts {
             inst.read.extend(inst.pk.iter().copied());
         }
-        Ok(Analysis { insts: w.insts, outputs, conjs: w.conjs })
+        Ok(Analysis { insts: w.insts, outputs, output_refs, conjs: w.conjs })
     }
 }
 
@@ -206,9 +212,9 @@ impl Analysis {
     fn protected(&self, b: usize, reach: &mut BTreeSet<usize>) -> bool {
         let pk = &self.insts[b].pk;
         let mut groups: std::collections::BTreeMap<usize, Vec<(i16, i16)>> = Default::default();
-        // (an outer join's ON clause on b's preserved side only reads b's columns: b's rows
-        // are in the result either way)
-        for c in self.conjs.iter().filter(|c| c.refs.contains(&b) && !c.preserved.contains(&b)) {
+        // (an outer join's ON clause on b's preserved side counts too: with a filter on the
+        // nullable side, or its columns in the cache's key, it decides which rows exist)
+        for c in self.conjs.iter().filter(|c| c.refs.contains(&b)) {
             let Some((x, y)) = c.eq else { return false };
             if c.refs.len() != 2 {
                 return false;
@@ -251,7 +257,7 @@ impl Analysis {
             return false;
         }
         let mut groups: std::collections::BTreeMap<usize, Vec<(i16, i16)>> = Default::default();
-        for c in self.conjs.iter().filter(|c| c.refs.contains(&r) && !c.preserved.contains(&r)) {
+        for c in self.conjs.iter().filter(|c| c.refs.contains(&r)) {
             let Some((x, y)) = c.eq else { return false };
             if c.refs.len() != 2 {
                 return false;
@@ -271,6 +277,15 @@ impl Analysis {
                 && not_null(self.insts[r].relid, &pairs.iter().map(|p| p.0).collect::<Vec<_>>())
                 && self.functional(t, r, seen)
         })
+    }
+
+    /// The output columns a change of re-read instance `b` can change: those computed from it
+    /// or from the tables its foreign keys lead to. (A window on an index over one of them: a
+    /// re-read row may leave it, and a re-read cannot remove it.)
+    pub fn affected_outputs(&self, b: usize) -> Vec<usize> {
+        let mut reach = BTreeSet::from([b]);
+        self.protected(b, &mut reach);
+        (0..self.output_refs.len()).filter(|&o| self.output_refs[o].iter().any(|k| reach.contains(k))).collect()
     }
 
     /// The output columns equal to instance `b`'s key, in key order, if all are.

@@ -96,7 +96,7 @@ impl Walk {
     }
 
     /// Calls `f` for every column reference in expression `node` of query `q` (at `path`).
-    unsafe fn vars(&self, q: *mut pg_sys::Query, path: &[i32], node: *mut pg_sys::Node, f: &mut dyn FnMut(Option<Col>, BTreeSet<usize>)) {
+    pub(super) unsafe fn vars(&self, q: *mut pg_sys::Query, path: &[i32], node: *mut pg_sys::Node, f: &mut dyn FnMut(Option<Col>, BTreeSet<usize>)) {
         struct Cx<'a> {
             found: Vec<(i32, i16)>,
             _p: std::marker::PhantomData<&'a ()>,
