@@ -162,7 +162,7 @@ REVOKE EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) FRO
 CREATE VIEW tablecache.dependencies AS
 SELECT d.name AS cache, l.base_table,
        CASE l.how
-           WHEN 'reread' THEN 'reached through a foreign key on its primary key: an update (or a key inserted again) re-reads the rows built from it; a delete cannot change the cache'
+           WHEN 'reread' THEN 'reached through a foreign key on its primary key: a change re-reads the rows built from it (found by its key in a hidden column, no memory)'
            WHEN 'index' THEN 'its primary key is output column(s) ' || pg_catalog.array_to_string(l.target_columns, ', ') || ': a change invalidates those keys'
            WHEN 'partner' THEN 'outer-joined on column(s) ' || pg_catalog.array_to_string(l.key_columns, ', ') || ': a change re-reads the rows of the rows it joins'
            WHEN 'everything' THEN 'outer-joined without a key to find its rows by: a change re-reads the whole cache'
