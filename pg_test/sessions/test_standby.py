@@ -338,10 +338,18 @@ class Standby(unittest.TestCase):
         self.load_on_standby(s)
         victim = self.s()
         pid = scalar(victim, "SELECT pg_backend_pid()")
+        log0 = self.standby.log_size()
         self.standby.kill_backend(pid)
         victim.close()
         s.close()
+        # the postmaster's crash restart: all backends go, shared memory is set up again
+        deadline = time.monotonic() + 60
+        while "reinitializing" not in self.standby.log_since(log0):
+            self.assertLess(time.monotonic(), deadline, "no crash restart after a killed backend")
+            time.sleep(0.05)
         self.standby.wait_ready()
+        wait_for(self.standby.connect("postgres"), "SELECT NOT pg_is_in_recovery() OR pg_last_wal_replay_lsn() IS NOT NULL",
+                 "the standby to accept connections again")
         s = self.s()
         self.trusted(s)
         self.load_on_standby(s)
