@@ -236,3 +236,42 @@ pub fn own_ddl<R>(f: impl FnOnce() -> R) -> R {
     let _restore = Restore(OWN_DDL.with(|o| o.replace(true)));
     f()
 }
+
+/// Runs `f`, whose SPI queries only read (our catalog, pg_catalog), with a snapshot taken now.
+/// Under REPEATABLE READ or SERIALIZABLE every query of the transaction sees its first
+/// snapshot: a trigger or a DDL check would not see a cache created since, and its writes
+/// would invalidate nothing although the cache's trigger fires (the relcache reads the catalog
+/// as of now). PostgreSQL's own catalog lookups use a fresh snapshot for the same reason. In a
+/// subtransaction that has no transaction id yet, SPI runs read-only on the active snapshot,
+/// which is the one pushed here.
+pub fn with_latest_snapshot<R>(f: impl FnOnce() -> R) -> R {
+    unsafe {
+        if pg_sys::XactIsoLevel < pg_sys::XACT_REPEATABLE_READ as i32 || pg_sys::IsInParallelMode() || !pg_sys::IsTransactionState() {
+            return f();
+        }
+        let f = std::panic::AssertUnwindSafe(f);
+        let cx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
+        let r: Result<R, pg_sys::panic::CaughtError> = pgrx::PgTryBuilder::new(move || {
+            let f = f;
+            Ok((f.0)())
+        })
+        .catch_others(Err)
+        .execute();
+        if r.is_ok() {
+            pg_sys::PopActiveSnapshot();
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            // (the abort pops the snapshot)
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(cx);
+        pg_sys::CurrentResourceOwner = owner;
+        match r {
+            Ok(v) => v,
+            Err(e) => e.rethrow(),
+        }
+    }
+}

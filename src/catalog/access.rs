@@ -20,6 +20,11 @@ pub struct Needs {
     functions: Vec<Oid>,
     /// every table the query reads, views expanded (row-level security)
     pub relids: Vec<Oid>,
+    /// row-level security applies to the cache's owner on one of them: the rows its query
+    /// returns are what the owner's policies let through, not the query's rows
+    owner_rls: bool,
+    /// the tables whose writes queue the cache's triggers (partitions and children included)
+    written: Vec<Oid>,
 }
 
 /// The tables the cache's view reads (views it reads expanded) and their partitions and
@@ -142,7 +147,13 @@ fn compute(def: &CacheDef) -> Needs {
         pg_sys::SPI_finish();
         (functions, relids)
     });
-    Needs { epoch, rtable, functions, relids }
+    let owner_rls = relids.iter().any(|&r| unsafe { pg_sys::check_enable_rls(r, def.owner, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32);
+    let written = trigger_tables(def.view);
+    Needs { epoch, rtable, functions, relids, owner_rls, written }
+}
+
+fn trigger_tables(view: Oid) -> Vec<Oid> {
+    crate::guard::with_latest_snapshot(|| crate::guard::with_search_path(crate::guard::SAFE_PATH, || crate::spi::select_column(TRIGGER_TABLES, &[view.into()])))
 }
 
 impl CacheDef {
@@ -201,9 +212,10 @@ impl CacheDef {
             fail!(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied for cache \"{}\": {}", self.name, why);
         }
         let rls = self.with_needs(|n| {
-            n.relids
-                .iter()
-                .any(|&r| unsafe { pg_sys::check_enable_rls(r, pg_sys::InvalidOid, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32)
+            n.owner_rls
+                || n.relids
+                    .iter()
+                    .any(|&r| unsafe { pg_sys::check_enable_rls(r, pg_sys::InvalidOid, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32)
         });
         self.acl_ok.set(Some((me, epoch, rls)));
         rls
@@ -218,6 +230,7 @@ impl CacheDef {
     }
 
     pub fn check_rls_for_write(&self) {
+        self.check_owner_rls();
         if self.rls_applies() {
             fail!(
                 ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -225,6 +238,26 @@ impl CacheDef {
                 self.name
             );
         }
+    }
+
+    /// Refuses a writer pass when row-level security applies to the cache's owner on a table
+    /// of its query (policies created after the cache): the shared rows would be the ones the
+    /// owner's policies let through, served to readers whom other rows are visible to.
+    pub fn check_owner_rls(&self) {
+        if self.with_needs(|n| n.owner_rls) {
+            fail!(
+                ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "row-level security applies to the owner of cache \"{}\" on a table of its query; its shared rows cannot be loaded or refreshed",
+                self.name
+            );
+        }
+    }
+
+    /// Would a write of this transaction to a table of the cache be visible to it while the
+    /// cache's trigger has not fired yet (an AFTER trigger that fires before it, a volatile
+    /// function in RETURNING)? Such a reader must read the database.
+    pub fn own_writes_pending(&self) -> bool {
+        self.with_needs(|n| n.written.iter().any(|&r| unsafe { pg_sys::AfterTriggerPendingOnRel(r) }))
     }
 
     /// May the current user read the cache? (Owner and superusers always may.)
@@ -242,7 +275,7 @@ impl CacheDef {
     /// trigger elsewhere (somebody's own table pointed at another owner's cache) would let
     /// anyone force the cache to re-read its window.
     pub fn trigger_allowed(&self, rel: Oid) -> bool {
-        let tables: Vec<Oid> = crate::guard::with_search_path(crate::guard::SAFE_PATH, || crate::spi::select_column(TRIGGER_TABLES, &[self.view.into()]));
+        let tables = trigger_tables(self.view);
         if tables.contains(&rel) {
             return true;
         }

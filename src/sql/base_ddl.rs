@@ -30,7 +30,7 @@ fn caches_reading(rels: &[pg_sys::Oid], ancestors_only: bool) -> Vec<i64> {
     if rels.is_empty() {
         return Vec::new();
     }
-    as_catalog_owner(|| {
+    crate::guard::with_latest_snapshot(|| as_catalog_owner(|| {
         crate::spi::select_column(
             "WITH RECURSIVE up (rel, depth) AS ( \
                  SELECT r, 0 FROM pg_catalog.unnest($1::pg_catalog.oid[]) r \
@@ -41,18 +41,18 @@ fn caches_reading(rels: &[pg_sys::Oid], ancestors_only: bool) -> Vec<i64> {
               WHERE up.depth OPERATOR(pg_catalog.>) 0 OR NOT $2",
             &[rels.into(), ancestors_only.into()],
         )
-    })
+    }))
 }
 
 /// The `auto` caches that read a partitioned table.
 fn caches_reading_partitioned() -> Vec<i64> {
-    as_catalog_owner(|| {
+    crate::guard::with_latest_snapshot(|| as_catalog_owner(|| {
         crate::spi::select_column(
             "SELECT DISTINCT l.cache_id FROM tablecache.lineage_def l JOIN pg_catalog.pg_class c \
                  ON c.oid OPERATOR(pg_catalog.=) l.base_table::pg_catalog.oid WHERE c.relkind OPERATOR(pg_catalog.=) 'p'",
             &[],
         )
-    })
+    }))
 }
 
 /// A relation is being dropped (any way: DROP TABLE, DROP SCHEMA ... CASCADE, DROP OWNED):
@@ -66,7 +66,7 @@ pub fn dropping_relation(rel: pg_sys::Oid) {
 
 fn invalidate_all(ids: &[i64]) {
     for &id in ids {
-        if let Some(def) = crate::catalog::try_lookup_by_id(id) {
+        if let Some(def) = crate::guard::with_latest_snapshot(|| crate::catalog::try_lookup_by_id(id)) {
             crate::xact::add(def.id, &crate::sql::inval::info(&def), Inval::all());
         }
     }
@@ -107,6 +107,10 @@ fn refuse_trigger_change(rel: pg_sys::Oid, id: i64) {
 /// foreign key it re-reads a table through; a primary key other tables' foreign keys need
 /// (dropped with CASCADE) counts as those foreign keys.
 fn constraint_relied_on(rel: pg_sys::Oid, conname: &str) -> Option<i64> {
+    crate::guard::with_latest_snapshot(|| constraint_relied_on_now(rel, conname))
+}
+
+fn constraint_relied_on_now(rel: pg_sys::Oid, conname: &str) -> Option<i64> {
     let (contype, referenced): (Option<String>, Option<pg_sys::Oid>) = crate::spi::select_two(
         "SELECT contype::pg_catalog.text, confrelid FROM pg_catalog.pg_constraint \
           WHERE conrelid OPERATOR(pg_catalog.=) $1 AND conname OPERATOR(pg_catalog.=) $2",

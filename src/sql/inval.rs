@@ -142,7 +142,7 @@ unsafe fn trigger_plan(td: *mut pg_sys::TriggerData) -> (Option<Rc<CacheDef>>, u
             warn_once(pkey, format!("trigger \"{tname}\" must pass tablecache.invalidate_trigger a cache, an index and at least one column; it does nothing"));
             return plan(None, 0, Action::Nothing);
         }
-        let Some(def) = catalog::try_lookup_by_name(&args[0]) else {
+        let Some(def) = crate::guard::with_latest_snapshot(|| catalog::try_lookup_by_name(&args[0])) else {
             return plan(None, 0, Action::Nothing); // dropped (or never was): nothing to invalidate
         };
         if !def.trigger_allowed(rel) {

@@ -329,7 +329,9 @@ unsafe fn plan_for(td: *mut pg_sys::TriggerData) -> Rc<TriggerPlan> {
         }
         let nothing = |epoch| Rc::new(TriggerPlan { epoch, def: None, insts: Vec::new(), read: Vec::new(), all: false });
         let id: Option<i64> = ((*trig).tgnargs >= 1).then(|| CStr::from_ptr(*(*trig).tgargs).to_string_lossy().parse().ok()).flatten();
-        let plan = match id.and_then(catalog::try_lookup_by_id) {
+        // (a snapshot taken now: under REPEATABLE READ the transaction's own may predate the
+        // cache whose trigger fires)
+        let plan = crate::guard::with_latest_snapshot(|| match id.and_then(catalog::try_lookup_by_id) {
             None => nothing(epoch),
             // only on a table the cache reads (anyone may name the function in a trigger of
             // their own table: it must not let them make someone's cache re-read everything)
@@ -389,7 +391,7 @@ unsafe fn plan_for(td: *mut pg_sys::TriggerData) -> Rc<TriggerPlan> {
                 read.dedup();
                 Rc::new(TriggerPlan { epoch, def: Some(def), insts, read, all })
             }
-        };
+        });
         PLANS.with(|p| p.borrow_mut().insert(key, plan.clone()));
         plan
     }

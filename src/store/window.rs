@@ -118,6 +118,7 @@ fn window_leaves(def: &CacheDef, ixp: usize, ge: &Option<Bound>, lt: &Option<Bou
 /// The one writer pass behind load, adjust, reload and refresh. The caller holds the writer
 /// lock of the cache. Returns None when a non-blocking refresh found nothing it may resolve yet.
 pub fn write_pass(def: &CacheDef, slot: usize, ixp: usize, ge: Option<Bound>, lt: Option<Bound>, mode: Mode, opts: PassOpts) -> Option<Staged> {
+    def.check_owner_rls();
     let s: &crate::shmem::Slot = shmem::slot(slot);
     super::ensure_exit_callback();
     let _busy = super::Busy::new(slot);
@@ -410,6 +411,11 @@ fn in_window(def: &CacheDef, i: usize, row: Row, ge: Option<&[u8]>, lt: Option<&
 /// fail the read: it is rolled back, the cache is unloaded (reads then go to the database,
 /// until the next load) and the read falls through.
 pub fn try_refresh(def: &CacheDef, i: usize) -> bool {
+    // Under a parallel plan (a Gather below the call) no subtransaction can start: the read
+    // falls through instead.
+    if unsafe { pg_sys::IsInParallelMode() } {
+        return false;
+    }
     let Some(lock) = super::lock_writer(def.id, false) else { return false };
     let Some((ixp, ge, lt)) = current_window(def, i) else {
         lock.release();
