@@ -159,10 +159,17 @@ pub struct QueryEnv<'a> {
     pub owner: Oid,
     pub search_path: &'a str,
     pub settings: &'a [(String, String)],
+    /// the reader's own query of the view, with its own settings (row-level security applies:
+    /// its answer is never shared, and its policies may read its settings)
+    pub as_session: bool,
 }
 
 impl QueryEnv<'_> {
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.as_session {
+            let _depth = QueryDepth::enter();
+            return as_user(self.owner, pg_sys::SECURITY_RESTRICTED_OPERATION | pg_sys::SECURITY_LOCAL_USERID_CHANGE, f);
+        }
         let path = format!("{}, pg_temp", if self.search_path.trim().is_empty() { "pg_catalog" } else { self.search_path });
         let mut gucs: Vec<(&str, &str)> = self.settings.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         gucs.push(("search_path", &path));

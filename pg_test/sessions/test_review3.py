@@ -11,6 +11,11 @@ assertion message starts with the finding it guards.
    memory.
 4. A read under a parallel plan whose cache needed a refresh failed (no subtransaction can
    start in parallel mode).
+5. (review of 1-4) Row-level security applying to the owner of a view the query reads a table
+   through (PostgreSQL checks it as that owner) was not seen.
+6. (review of 1-4) A writer's change to a table a version-1 cache is invalidated from by a
+   hand-written trigger, but reads only through a function, was read stale before the trigger
+   fired; and reads in a transaction that wrote unrelated tables stay hits.
 
 Roles rv3_alice (owns the tables) and rv3_bob (owns a cache) are cluster-wide and dropped at
 the end.
@@ -22,7 +27,7 @@ import psycopg2
 import harness
 from harness import query, scalar
 
-ROLES = ("rv3_alice", "rv3_bob")
+ROLES = ("rv3_alice", "rv3_bob", "rv3_carol")
 GUARD_MS = 60000
 
 
@@ -47,7 +52,7 @@ def setUpModule():
             query(su, "CREATE ROLE %s LOGIN" % r)
         query(su, """
             GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) TO rv3_bob;
-            GRANT CREATE ON SCHEMA public TO rv3_alice, rv3_bob;
+            GRANT CREATE ON SCHEMA public TO rv3_alice, rv3_bob, rv3_carol;
         """)
     finally:
         su.close()
@@ -289,6 +294,92 @@ class Review3(unittest.TestCase):
         finally:
             err(su, "SELECT tablecache.drop_cache('r4_c')")
             query(su, "DROP TABLE r4_t")
+
+    # --- finding 5 -------------------------------------------------------------------------
+    def test_r5_row_level_security_through_another_owners_view(self):
+        F = "finding 5 (row-level security for a view's owner filtered the shared rows)"
+        alice = self.conn("rv3_alice", "r5_alice")
+        carol = self.conn("rv3_carol", "r5_carol")
+        bob = self.conn("rv3_bob", "r5_bob")
+        su = self.su
+        query(alice, """
+            CREATE TABLE r5_docs (id int PRIMARY KEY, tenant text NOT NULL, body text NOT NULL);
+            INSERT INTO r5_docs SELECT g, CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END, 'doc' || g FROM generate_series(1, 10) g;
+            GRANT SELECT ON r5_docs TO rv3_carol;
+        """)
+        query(carol, "CREATE VIEW r5_docs_v AS SELECT id, tenant, body FROM public.r5_docs; GRANT SELECT ON r5_docs_v TO rv3_bob")
+        try:
+            query(bob, "SELECT tablecache.create_cache('public.r5_c', 'SELECT id, tenant, body FROM public.r5_docs_v', ARRAY['id'], maintain => 'manual')")
+            self.assertEqual(scalar(bob, "SELECT tablecache.load('public.r5_c')"), 10)
+            query(alice, """
+                ALTER TABLE r5_docs ENABLE ROW LEVEL SECURITY;
+                CREATE POLICY r5_p ON r5_docs FOR SELECT USING (tenant = current_setting('app.tenant', true));
+            """)
+            query(su, "SET app.tenant = 'a'")
+            e = err(bob, "SELECT tablecache.adjust('public.r5_c', 'primary_key', 1, 100)")
+            self.assertIsNotNone(e, "%s: adjust by the cache's owner succeeded" % F)
+            self.assertEqual(e[0], "42501", "%s: adjust: %s" % (F, e))
+            for who, c in (("superuser", su), ("cache owner", bob)):
+                self.assertEqual(query(c, "SELECT id, tenant, body FROM tablecache.range(NULL::public.r5_c, 'primary_key')"),
+                                 query(c, "SELECT id, tenant, body FROM public.r5_c ORDER BY id"), "%s: %s: range" % (F, who))
+                self.assertEqual(query(c, "SELECT id FROM tablecache.get(NULL::public.r5_c, 2)"),
+                                 query(c, "SELECT id FROM public.r5_c WHERE id = 2") or [(None,)], "%s: %s: get(2)" % (F, who))
+        finally:
+            err(bob, "SELECT tablecache.drop_cache('public.r5_c')")
+            query(carol, "DROP VIEW r5_docs_v")
+            query(alice, "DROP TABLE r5_docs")
+
+    # --- finding 6 -------------------------------------------------------------------------
+    def test_r6_writer_of_a_table_read_through_a_function(self):
+        F = "finding 6 (a writer read its change stale through a manual cache's function-read table)"
+        su = self.su
+        query(su, """
+            CREATE TABLE r6_prices (id int PRIMARY KEY, price int NOT NULL);
+            INSERT INTO r6_prices SELECT g, g * 10 FROM generate_series(1, 10) g;
+            CREATE TABLE r6_items (id int PRIMARY KEY, pid int NOT NULL);
+            INSERT INTO r6_items SELECT g, g FROM generate_series(1, 10) g;
+            CREATE TABLE r6_other (id int PRIMARY KEY, pid int REFERENCES r6_prices);
+            CREATE FUNCTION r6_price_of(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT price FROM public.r6_prices WHERE id = $1';
+            SELECT tablecache.create_cache('r6_c', 'SELECT i.id, public.r6_price_of(i.pid) AS price FROM public.r6_items i', ARRAY['id'], maintain => 'manual');
+            CREATE TRIGGER zz_inv AFTER UPDATE ON r6_prices FOR EACH ROW
+                EXECUTE FUNCTION tablecache.invalidate_trigger('r6_c', 'primary_key', 'id');
+            SELECT tablecache.load('r6_c');
+            CREATE TABLE r6_seen (via text, price int);
+            CREATE FUNCTION r6_aud() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                INSERT INTO r6_seen SELECT 'cache', price FROM tablecache.get(NULL::r6_c, 3);
+                INSERT INTO r6_seen SELECT 'view', price FROM r6_c WHERE id = 3; RETURN NULL; END $$;
+            CREATE TRIGGER aa_aud AFTER UPDATE ON r6_prices FOR EACH ROW EXECUTE FUNCTION r6_aud();
+        """)
+        try:
+            w = self.conn(name="r6_writer")
+            query(w, "SELECT * FROM tablecache.get(NULL::r6_c, 1)")
+            query(w, "BEGIN")
+            query(w, "UPDATE r6_prices SET price = 999 WHERE id = 3")
+            seen = dict(query(w, "SELECT via, price FROM r6_seen"))
+            query(w, "ROLLBACK")
+            self.assertEqual(seen, {"cache": 999, "view": 999}, F)
+            # a transaction that wrote other tables only (one with a foreign key, whose
+            # checks are trigger events too) still reads from memory
+            h0 = self.hits(w, "r6_c")
+            query(w, "BEGIN")
+            query(w, "INSERT INTO r6_other SELECT g, 1 + g % 10 FROM generate_series(1, 100) g")
+            got = query(w, "SELECT price FROM tablecache.get(NULL::r6_c, 4)")
+            query(w, "ROLLBACK")
+            self.assertEqual(got, [(40,)], F)
+            self.assertGreater(self.hits(w, "r6_c"), h0, "%s: a read after writing an unrelated table was not a hit" % F)
+            # a write rolled back to a savepoint no longer counts
+            query(w, "BEGIN")
+            query(w, "SAVEPOINT s")
+            query(w, "UPDATE r6_prices SET price = 5 WHERE id = 9")
+            query(w, "ROLLBACK TO SAVEPOINT s")
+            h1 = self.hits(w, "r6_c")
+            got = query(w, "SELECT price FROM tablecache.get(NULL::r6_c, 9)")
+            query(w, "ROLLBACK")
+            self.assertEqual(got, [(90,)], F)
+            self.assertGreater(self.hits(w, "r6_c"), h1, "%s: a read after a rolled-back savepoint's write was not a hit" % F)
+        finally:
+            err(su, "SELECT tablecache.drop_cache('r6_c')")
+            query(su, "DROP TABLE r6_other, r6_items, r6_prices, r6_seen; DROP FUNCTION r6_price_of(int), r6_aud()")
 
 
 if __name__ == "__main__":

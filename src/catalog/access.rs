@@ -23,7 +23,8 @@ pub struct Needs {
     /// row-level security applies to the cache's owner on one of them: the rows its query
     /// returns are what the owner's policies let through, not the query's rows
     owner_rls: bool,
-    /// the tables whose writes queue the cache's triggers (partitions and children included)
+    /// the tables whose writes invalidate the cache (partitions and children included, and
+    /// tables with hand-written triggers)
     written: Vec<Oid>,
 }
 
@@ -121,7 +122,7 @@ fn compute(def: &CacheDef) -> Needs {
         pg_sys::relation_close(rel, pg_sys::AccessShareLock as i32);
     }
     let sql = std::ffi::CString::new(format!("SELECT * FROM {}", def.view_sql)).unwrap_or_default();
-    let (functions, relids) = def.env().run(|| unsafe {
+    let (functions, relids, users) = def.env().run(|| unsafe {
         if pg_sys::SPI_connect() < 0 {
             fail!(ERRCODE_INTERNAL_ERROR, "SPI_connect failed");
         }
@@ -144,12 +145,52 @@ fn compute(def: &CacheDef) -> Needs {
             }
         }
         let relids = super::plan_tables(plan);
+        let users = super::rel::plan_table_users(plan, def.owner);
         pg_sys::SPI_finish();
-        (functions, relids)
+        (functions, relids, users)
     });
-    let owner_rls = relids.iter().any(|&r| unsafe { pg_sys::check_enable_rls(r, def.owner, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32);
-    let written = trigger_tables(def.view);
+    // (the owner's, or that of the owner of a view the table is read through)
+    let owner_rls = users.iter().any(|&(r, u)| unsafe { pg_sys::check_enable_rls(r, u, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32);
+    let mut written = trigger_tables(def.view);
+    for r in invalidated_tables() {
+        if !written.contains(&r) {
+            written.push(r);
+        }
+    }
     Needs { epoch, rtable, functions, relids, owner_rls, written }
+}
+
+/// Tables with a hand-written `invalidate_trigger` (a version-1 cache may be invalidated from
+/// a table its query reads only through a function).
+const INVALIDATED_TABLES: &str = "
+SELECT DISTINCT t.tgrelid FROM pg_catalog.pg_trigger t
+  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+ WHERE n.nspname OPERATOR(pg_catalog.=) 'tablecache' AND p.proname OPERATOR(pg_catalog.=) 'invalidate_trigger'";
+
+fn invalidated_tables() -> Vec<Oid> {
+    crate::guard::with_latest_snapshot(|| crate::guard::with_search_path(crate::guard::SAFE_PATH, || crate::spi::select_column(INVALIDATED_TABLES, &[])))
+}
+
+/// Has this transaction changed rows of `rel`? PostgreSQL's per-transaction table counters
+/// are kept as each row changes (a subtransaction's go when it aborts), before any AFTER
+/// trigger fires.
+unsafe fn changed_here(rel: Oid) -> bool {
+    unsafe {
+        if !pg_sys::pgstat_track_counts {
+            // (no counters: the trigger events still to fire tell)
+            return pg_sys::AfterTriggerPendingOnRel(rel);
+        }
+        let t = pg_sys::find_tabstat_entry(rel);
+        let mut x = if t.is_null() { std::ptr::null_mut() } else { (*t).trans };
+        while !x.is_null() {
+            if (*x).tuples_inserted > 0 || (*x).tuples_updated > 0 || (*x).tuples_deleted > 0 || (*x).truncdropped {
+                return true;
+            }
+            x = (*x).upper;
+        }
+        false
+    }
 }
 
 fn trigger_tables(view: Oid) -> Vec<Oid> {
@@ -186,12 +227,15 @@ impl CacheDef {
     }
 
     /// How a read that falls through runs its query: as the owner, like every query of the
-    /// cache — but as the reader when row-level security applies to it (the view runs its
-    /// query with the invoker's privileges, so the reader's policies then filter the rows).
+    /// cache — but when row-level security applies (to the reader, to the owner or to the
+    /// owner of a view the query reads), as the reader's own query of the view: as the reader
+    /// and with its settings, as `SELECT ... FROM` the view would (policies often read
+    /// settings; such answers are never shared).
     pub fn read_env(&self) -> crate::guard::QueryEnv<'_> {
         let mut env = self.env();
         if self.rls_applies() {
             env.owner = unsafe { pg_sys::GetUserId() };
+            env.as_session = true;
         }
         env
     }
@@ -247,17 +291,18 @@ impl CacheDef {
         if self.with_needs(|n| n.owner_rls) {
             fail!(
                 ERRCODE_INSUFFICIENT_PRIVILEGE,
-                "row-level security applies to the owner of cache \"{}\" on a table of its query; its shared rows cannot be loaded or refreshed",
+                "row-level security applies to a table of the query of cache \"{}\" for the role it is read as (the cache's owner, or the owner of a view the query reads); its shared rows cannot be loaded or refreshed",
                 self.name
             );
         }
     }
 
-    /// Would a write of this transaction to a table of the cache be visible to it while the
-    /// cache's trigger has not fired yet (an AFTER trigger that fires before it, a volatile
-    /// function in RETURNING)? Such a reader must read the database.
-    pub fn own_writes_pending(&self) -> bool {
-        self.with_needs(|n| n.written.iter().any(|&r| unsafe { pg_sys::AfterTriggerPendingOnRel(r) }))
+    /// Has this transaction changed a table whose changes invalidate the cache? Its changes
+    /// are visible to it before the cache's AFTER trigger records them (another AFTER trigger
+    /// that fires first, a volatile function in RETURNING): such a transaction reads the
+    /// database.
+    pub fn written_here(&self) -> bool {
+        self.with_needs(|n| n.written.iter().any(|&r| unsafe { changed_here(r) }))
     }
 
     /// May the current user read the cache? (Owner and superusers always may.)

@@ -188,7 +188,7 @@ impl CacheDef {
 
     /// How the cache's query runs (as its owner, with its settings).
     pub fn env(&self) -> QueryEnv<'_> {
-        QueryEnv { owner: self.owner, search_path: &self.search_path, settings: &self.settings }
+        QueryEnv { owner: self.owner, search_path: &self.search_path, settings: &self.settings, as_session: false }
     }
 
     /// `SELECT * FROM <view> q`: the cache's query, as generated SQL starts it.

@@ -69,6 +69,37 @@ pub unsafe fn plan_tables(plan: pg_sys::SPIPlanPtr) -> Vec<Oid> {
     out
 }
 
+/// Every table a prepared query reads, with the role PostgreSQL checks it as: the owner of
+/// the view it is read through (a view that is not `security_invoker`), else `runner`.
+/// Row-level security on such a table is that role's.
+pub unsafe fn plan_table_users(plan: pg_sys::SPIPlanPtr, runner: Oid) -> Vec<(Oid, Oid)> {
+    let mut out = Vec::new();
+    unsafe {
+        let cplan = pg_sys::SPI_plan_get_cached_plan(plan);
+        if cplan.is_null() {
+            return out;
+        }
+        let stmts = (*cplan).stmt_list;
+        for i in 0..if stmts.is_null() { 0 } else { (*stmts).length as usize } {
+            let stmt = (*(*stmts).elements.add(i)).ptr_value as *mut pg_sys::PlannedStmt;
+            let rt = (*stmt).rtable;
+            for k in 0..if rt.is_null() { 0 } else { (*rt).length as usize } {
+                let rte = (*(*rt).elements.add(k)).ptr_value as *mut pg_sys::RangeTblEntry;
+                if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION {
+                    continue;
+                }
+                let kind = pg_sys::get_rel_relkind((*rte).relid) as u8;
+                let user = if (*rte).checkAsUser != pg_sys::InvalidOid { (*rte).checkAsUser } else { runner };
+                if (kind == b'r' || kind == b'p') && !out.contains(&((*rte).relid, user)) {
+                    out.push(((*rte).relid, user));
+                }
+            }
+        }
+        pg_sys::ReleaseCachedPlan(cplan, std::ptr::null_mut());
+    }
+    out
+}
+
 /// Does any table inherit from `rel` (partitions included)?
 pub fn has_children(rel: Oid) -> bool {
     crate::spi::select_one("SELECT EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) $1)", &[rel.into()]).unwrap_or(true)
