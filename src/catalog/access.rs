@@ -172,24 +172,48 @@ fn invalidated_tables() -> Vec<Oid> {
     crate::guard::with_latest_snapshot(|| crate::guard::with_search_path(crate::guard::SAFE_PATH, || crate::spi::select_column(INVALIDATED_TABLES, &[])))
 }
 
-/// Has this transaction changed rows of `rel`? PostgreSQL's per-transaction table counters
-/// are kept as each row changes (a subtransaction's go when it aborts), before any AFTER
-/// trigger fires.
-unsafe fn changed_here(rel: Oid) -> bool {
+/// How many rows of `rel` this transaction has changed (PostgreSQL's per-transaction table
+/// counters, kept as each row changes; a subtransaction's go when it aborts), None if none.
+unsafe fn changes_here(rel: Oid) -> Option<i64> {
     unsafe {
-        if !pg_sys::pgstat_track_counts {
-            // (no counters: the trigger events still to fire tell)
-            return pg_sys::AfterTriggerPendingOnRel(rel);
-        }
         let t = pg_sys::find_tabstat_entry(rel);
         let mut x = if t.is_null() { std::ptr::null_mut() } else { (*t).trans };
+        let mut n: i64 = 0;
         while !x.is_null() {
-            if (*x).tuples_inserted > 0 || (*x).tuples_updated > 0 || (*x).tuples_deleted > 0 || (*x).truncdropped {
-                return true;
-            }
+            n += (*x).tuples_inserted + (*x).tuples_updated + (*x).tuples_deleted + if (*x).truncdropped { 1 << 40 } else { 0 };
             x = (*x).upper;
         }
-        false
+        (n > 0).then_some(n)
+    }
+}
+
+thread_local! {
+    /// rel -> (transaction, command, changes, pending) of the last look at its trigger events
+    static PENDING: std::cell::RefCell<std::collections::HashMap<Oid, (u32, u32, i64, bool)>> = Default::default();
+}
+
+/// Is a trigger event of `rel` still to fire (or firing) in this transaction? Such a change
+/// is visible to the transaction before the cache's AFTER trigger records it. Only a table
+/// this transaction changed can have one; the event queue is scanned again only when rows
+/// changed since the last look or a command ended (one statement that both writes the table
+/// and reads the cache row by row scans it once, not once per row).
+unsafe fn change_pending(rel: Oid) -> bool {
+    unsafe {
+        if !pg_sys::pgstat_track_counts {
+            return pg_sys::AfterTriggerPendingOnRel(rel);
+        }
+        let Some(n) = changes_here(rel) else { return false };
+        let (xid, cid) = (pg_sys::GetTopTransactionIdIfAny().into_inner(), pg_sys::GetCurrentCommandId(false));
+        if let Some((x, c, m, r)) = PENDING.with(|p| p.borrow().get(&rel).copied()) {
+            // (an event can only be added by a row change, and the events of a statement fire
+            // after it: a pending one stays pending while the command and its changes grow)
+            if x == xid && c == cid && ((r && n >= m) || (!r && n == m)) {
+                return r;
+            }
+        }
+        let r = pg_sys::AfterTriggerPendingOnRel(rel);
+        PENDING.with(|p| p.borrow_mut().insert(rel, (xid, cid, n, r)));
+        r
     }
 }
 
@@ -297,12 +321,12 @@ impl CacheDef {
         }
     }
 
-    /// Has this transaction changed a table whose changes invalidate the cache? Its changes
-    /// are visible to it before the cache's AFTER trigger records them (another AFTER trigger
-    /// that fires first, a volatile function in RETURNING): such a transaction reads the
-    /// database.
+    /// Has this transaction changed a row of a table whose changes invalidate the cache, whose
+    /// trigger event has not fired yet? The change is visible to it before the cache's AFTER
+    /// trigger records it (another AFTER trigger that fires first, a volatile function in
+    /// RETURNING): such a reader reads the database.
     pub fn written_here(&self) -> bool {
-        self.with_needs(|n| n.written.iter().any(|&r| unsafe { changed_here(r) }))
+        self.with_needs(|n| n.written.iter().any(|&r| unsafe { change_pending(r) }))
     }
 
     /// May the current user read the cache? (Owner and superusers always may.)
