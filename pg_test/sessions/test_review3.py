@@ -16,6 +16,9 @@ assertion message starts with the finding it guards.
 6. (review of 1-4) A writer's change to a table a version-1 cache is invalidated from by a
    hand-written trigger, but reads only through a function, was read stale before the trigger
    fired; and reads in a transaction that wrote unrelated tables stay hits.
+7. (review of 6) A statement-level hand-written trigger's event is queued after RETURNING ran;
+   a partitioned table's statement triggers (TRUNCATE) queue their events on it, which has
+   no row counters; a foreign table has none either: all three read stale.
 
 Roles rv3_alice (owns the tables) and rv3_bob (owns a cache) are cluster-wide and dropped at
 the end.
@@ -380,6 +383,68 @@ class Review3(unittest.TestCase):
         finally:
             err(su, "SELECT tablecache.drop_cache('r6_c')")
             query(su, "DROP TABLE r6_other, r6_items, r6_prices, r6_seen; DROP FUNCTION r6_price_of(int), r6_aud()")
+
+    # --- finding 7 -------------------------------------------------------------------------
+    def test_r7_statement_triggers_partitioned_and_foreign_tables(self):
+        F = "finding 7 (a writer read stale through statement triggers, partitioned or foreign tables)"
+        su = self.su
+        query(su, """
+            CREATE TABLE r7_b (id int PRIMARY KEY, v text);
+            INSERT INTO r7_b SELECT g, 'old' FROM generate_series(1, 5) g;
+            SELECT tablecache.create_cache('r7_c1', 'SELECT id, v FROM r7_b', ARRAY['id'], maintain => 'manual');
+            CREATE TRIGGER inv AFTER UPDATE ON r7_b REFERENCING OLD TABLE AS o NEW TABLE AS n
+                FOR EACH STATEMENT EXECUTE FUNCTION tablecache.invalidate_trigger('r7_c1', 'primary_key', 'id');
+            SELECT tablecache.load('r7_c1');
+            CREATE FUNCTION r7_rd(k int) RETURNS text LANGUAGE sql VOLATILE AS $$SELECT v FROM tablecache.get(NULL::r7_c1, k)$$;
+            CREATE TABLE r7_q (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+            CREATE TABLE r7_q1 PARTITION OF r7_q FOR VALUES FROM (0) TO (100);
+            CREATE TABLE r7_q2 PARTITION OF r7_q FOR VALUES FROM (100) TO (200);
+            INSERT INTO r7_q VALUES (1, 'old'), (150, 'old');
+            SELECT tablecache.create_cache('r7_c2', 'SELECT id, v FROM r7_q', ARRAY['id']);
+            SELECT tablecache.load('r7_c2');
+            CREATE TABLE r7_seen (n bigint, v text);
+            CREATE FUNCTION r7_tr() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                INSERT INTO r7_seen SELECT (SELECT count(*) FROM r7_q), (SELECT v FROM tablecache.get(NULL::r7_c2, 1)); RETURN NULL; END $$;
+            CREATE TRIGGER a_trunc AFTER TRUNCATE ON r7_q FOR EACH STATEMENT EXECUTE FUNCTION r7_tr();
+        """)
+        try:
+            w = self.conn(name="r7_writer")
+            query(w, "SELECT * FROM tablecache.get(NULL::r7_c1, 2); SELECT * FROM tablecache.get(NULL::r7_c2, 1)")
+            query(w, "BEGIN")
+            got = query(w, "UPDATE r7_b SET v = 'new' WHERE id = 1 RETURNING v, r7_rd(1)")
+            query(w, "ROLLBACK")
+            self.assertEqual(got, [("new", "new")], "%s: RETURNING under a statement-level invalidate_trigger" % F)
+            query(w, "BEGIN")
+            query(w, "TRUNCATE r7_q")
+            seen = query(w, "SELECT n, v FROM r7_seen")
+            query(w, "ROLLBACK")
+            self.assertEqual(seen, [(0, None)], "%s: an AFTER TRUNCATE trigger on a partitioned table sorting first" % F)
+            if scalar(su, "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgres_fdw'"):
+                port = scalar(su, "SHOW port")
+                host = scalar(su, "SHOW unix_socket_directories").split(",")[0].strip()
+                # (committed first: the foreign server is this database, over another connection)
+                query(su, "CREATE TABLE r7_rem (id int PRIMARY KEY, v text)")
+                query(su, "INSERT INTO r7_rem SELECT g, 'old' FROM generate_series(1, 5) g")
+                query(su, """
+                    CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+                    CREATE SERVER r7_loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname '%s', port '%s', host '%s');
+                    CREATE USER MAPPING FOR CURRENT_USER SERVER r7_loop;
+                    CREATE FOREIGN TABLE r7_f (id int, v text) SERVER r7_loop OPTIONS (table_name 'r7_rem');
+                    SELECT tablecache.create_cache('r7_c3', 'SELECT id, v FROM r7_f', ARRAY['id'], maintain => 'manual');
+                    CREATE TRIGGER inv AFTER UPDATE ON r7_f FOR EACH ROW EXECUTE FUNCTION tablecache.invalidate_trigger('r7_c3', 'primary_key', 'id');
+                    SELECT tablecache.load('r7_c3');
+                    CREATE FUNCTION r7_rd3(k int) RETURNS text LANGUAGE sql VOLATILE AS $$SELECT v FROM tablecache.get(NULL::r7_c3, k)$$;
+                """ % (harness._dbs[__name__], port, host))
+                query(w, "SELECT * FROM tablecache.get(NULL::r7_c3, 2)")
+                query(w, "BEGIN")
+                got = query(w, "UPDATE r7_f SET v = 'new' WHERE id = 1 RETURNING v, r7_rd3(1)")
+                query(w, "ROLLBACK")
+                self.assertEqual(got, [("new", "new")], "%s: a foreign table's row trigger" % F)
+        finally:
+            for c in ("r7_c1", "r7_c2", "r7_c3"):
+                err(su, "SELECT tablecache.drop_cache('%s')" % c)
+            err(su, "DROP FOREIGN TABLE IF EXISTS r7_f; DROP SERVER IF EXISTS r7_loop CASCADE; DROP TABLE IF EXISTS r7_rem")
+            query(su, "DROP TABLE r7_b, r7_q, r7_seen; DROP FUNCTION r7_rd(int), r7_tr(); DROP FUNCTION IF EXISTS r7_rd3(int)")
 
 
 if __name__ == "__main__":

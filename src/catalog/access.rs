@@ -24,8 +24,12 @@ pub struct Needs {
     /// returns are what the owner's policies let through, not the query's rows
     owner_rls: bool,
     /// the tables whose writes invalidate the cache (partitions and children included, and
-    /// tables with hand-written triggers)
-    written: Vec<Oid>,
+    /// tables with hand-written triggers), with their relkind
+    written: Vec<(Oid, u8)>,
+    /// tables (and their partitions) a hand-written statement-level `invalidate_trigger`
+    /// follows: its event is queued only once the statement's rows are all written, after
+    /// RETURNING ran; any change of them counts
+    by_statement: Vec<Oid>,
 }
 
 /// The tables the cache's view reads (views it reads expanded) and their partitions and
@@ -151,26 +155,38 @@ fn compute(def: &CacheDef) -> Needs {
     });
     // (the owner's, or that of the owner of a view the table is read through)
     let owner_rls = users.iter().any(|&(r, u)| unsafe { pg_sys::check_enable_rls(r, u, true) } == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32);
-    let mut written = trigger_tables(def.view);
-    for r in invalidated_tables() {
-        if !written.contains(&r) {
-            written.push(r);
+    let mut tables = trigger_tables(def.view);
+    for r in invalidated_tables(false) {
+        if !tables.contains(&r) {
+            tables.push(r);
         }
     }
-    Needs { epoch, rtable, functions, relids, owner_rls, written }
+    let written = tables.into_iter().map(|r| (r, unsafe { pg_sys::get_rel_relkind(r) } as u8)).collect();
+    let by_statement = invalidated_tables(true);
+    Needs { epoch, rtable, functions, relids, owner_rls, written, by_statement }
 }
 
 /// Tables with a hand-written `invalidate_trigger` (a version-1 cache may be invalidated from
 /// a table its query reads only through a function).
+/// (with $1, only statement-level ones, and the partitions and children of their tables)
 const INVALIDATED_TABLES: &str = "
-SELECT DISTINCT t.tgrelid FROM pg_catalog.pg_trigger t
-  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
- WHERE n.nspname OPERATOR(pg_catalog.=) 'tablecache' AND p.proname OPERATOR(pg_catalog.=) 'invalidate_trigger'";
+WITH RECURSIVE t(rel) AS (
+    SELECT DISTINCT t.tgrelid FROM pg_catalog.pg_trigger t
+      JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+     WHERE n.nspname OPERATOR(pg_catalog.=) 'tablecache' AND p.proname OPERATOR(pg_catalog.=) 'invalidate_trigger'
+       AND (NOT $1 OR (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.=) 0)
+    UNION
+    SELECT i.inhrelid FROM t JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) t.rel WHERE $1
+)
+SELECT rel FROM t";
 
-fn invalidated_tables() -> Vec<Oid> {
-    crate::guard::with_latest_snapshot(|| crate::guard::with_search_path(crate::guard::SAFE_PATH, || crate::spi::select_column(INVALIDATED_TABLES, &[])))
+fn invalidated_tables(statement_level: bool) -> Vec<Oid> {
+    crate::guard::with_latest_snapshot(|| {
+        crate::guard::with_search_path(crate::guard::SAFE_PATH, || crate::spi::select_column(INVALIDATED_TABLES, &[statement_level.into()]))
+    })
 }
+
 
 /// How many rows of `rel` this transaction has changed (PostgreSQL's per-transaction table
 /// counters, kept as each row changes; a subtransaction's go when it aborts), None if none.
@@ -197,12 +213,15 @@ thread_local! {
 /// this transaction changed can have one; the event queue is scanned again only when rows
 /// changed since the last look or a command ended (one statement that both writes the table
 /// and reads the cache row by row scans it once, not once per row).
-unsafe fn change_pending(rel: Oid) -> bool {
+unsafe fn change_pending(rel: Oid, counted: bool, total: i64) -> bool {
     unsafe {
         if !pg_sys::pgstat_track_counts {
             return pg_sys::AfterTriggerPendingOnRel(rel);
         }
-        let Some(n) = changes_here(rel) else { return false };
+        // (a table without counters — partitioned: its statement triggers' events are its own
+        // — is looked at whenever any table of the cache changed)
+        let n = if counted { changes_here(rel) } else { (total > 0).then_some(total) };
+        let Some(n) = n else { return false };
         let (xid, cid) = (pg_sys::GetTopTransactionIdIfAny().into_inner(), pg_sys::GetCurrentCommandId(false));
         if let Some((x, c, m, r)) = PENDING.with(|p| p.borrow().get(&rel).copied()) {
             // (an event can only be added by a row change, and the events of a statement fire
@@ -326,7 +345,23 @@ impl CacheDef {
     /// trigger records it (another AFTER trigger that fires first, a volatile function in
     /// RETURNING): such a reader reads the database.
     pub fn written_here(&self) -> bool {
-        self.with_needs(|n| n.written.iter().any(|&r| unsafe { change_pending(r) }))
+        // (writing a foreign table assigns no local transaction id)
+        let has_xid = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
+        self.with_needs(|n| unsafe {
+            if !has_xid {
+                return n.written.iter().any(|&(r, kind)| kind == b'f' && pg_sys::AfterTriggerPendingOnRel(r));
+            }
+            if n.by_statement.iter().any(|&r| changes_here(r).is_some()) {
+                return true;
+            }
+            let total: i64 = n.written.iter().filter(|w| w.1 != b'p' && w.1 != b'f').filter_map(|w| changes_here(w.0)).sum();
+            n.written.iter().any(|&(r, kind)| match kind {
+                // no counters at all: its events are always looked at
+                b'f' => pg_sys::AfterTriggerPendingOnRel(r),
+                b'p' => change_pending(r, false, total),
+                _ => change_pending(r, true, total),
+            })
+        })
     }
 
     /// May the current user read the cache? (Owner and superusers always may.)

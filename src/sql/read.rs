@@ -99,7 +99,7 @@ fn read(def: &CacheDef) -> Option<store::ReadGuard> {
         return None;
     }
     let mut cx = xact::read_ctx(def.id);
-    cx.fall_through |= def.rls_applies() || (xact::has_xid() && def.written_here());
+    cx.fall_through |= def.rls_applies() || def.written_here();
     store::read(def, cx)
 }
 
