@@ -167,8 +167,8 @@ fn compute(def: &CacheDef) -> Needs {
 }
 
 /// Tables with a hand-written `invalidate_trigger` (a version-1 cache may be invalidated from
-/// a table its query reads only through a function).
-/// (with $1, only statement-level ones, and the partitions and children of their tables)
+/// a table its query reads only through a function); with $1, only statement-level ones, and
+/// the partitions and children of their tables.
 const INVALIDATED_TABLES: &str = "
 WITH RECURSIVE t(rel) AS (
     SELECT DISTINCT t.tgrelid FROM pg_catalog.pg_trigger t
@@ -186,7 +186,6 @@ fn invalidated_tables(statement_level: bool) -> Vec<Oid> {
         crate::guard::with_search_path(crate::guard::SAFE_PATH, || crate::spi::select_column(INVALIDATED_TABLES, &[statement_level.into()]))
     })
 }
-
 
 /// How many rows of `rel` this transaction has changed (PostgreSQL's per-transaction table
 /// counters, kept as each row changes; a subtransaction's go when it aborts), None if none.
