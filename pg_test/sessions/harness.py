@@ -102,3 +102,17 @@ class Worker(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def drop_role(conn, role):
+    """Drops a cluster-wide role: DROP OWNED in every database first (its caches, tables and
+    grants), then DROP ROLE."""
+    if scalar(conn, "SELECT count(*) FROM pg_roles WHERE rolname = %s", (role,)):
+        for (db,) in query(conn, "SELECT datname FROM pg_database WHERE datallowconn"):
+            try:
+                c = connect(db)
+                query(c, "DROP OWNED BY %s CASCADE" % role)
+                c.close()
+            except psycopg2.Error:
+                pass
+        query(conn, "DROP ROLE IF EXISTS %s" % role)

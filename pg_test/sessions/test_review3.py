@@ -34,24 +34,12 @@ ROLES = ("rv3_alice", "rv3_bob", "rv3_carol")
 GUARD_MS = 60000
 
 
-def _drop_role(conn, r):
-    if scalar(conn, "SELECT count(*) FROM pg_roles WHERE rolname = %s", (r,)):
-        for (db,) in query(conn, "SELECT datname FROM pg_database WHERE datallowconn"):
-            try:
-                c = harness.connect(db)
-                query(c, "DROP OWNED BY %s CASCADE" % r)
-                c.close()
-            except psycopg2.Error:
-                pass
-        query(conn, "DROP ROLE IF EXISTS %s" % r)
-
-
 def setUpModule():
     harness.setup_module_db(__name__)
     su = harness.connect(__name__)
     try:
         for r in ROLES:
-            _drop_role(su, r)
+            harness.drop_role(su, r)
             query(su, "CREATE ROLE %s LOGIN" % r)
         query(su, """
             GRANT EXECUTE ON FUNCTION tablecache.create_cache(text, text, text[], text) TO rv3_bob;
@@ -78,7 +66,7 @@ def tearDownModule():
     admin = harness.connect("postgres")
     try:
         for r in ROLES:
-            _drop_role(admin, r)
+            harness.drop_role(admin, r)
     finally:
         admin.close()
 
