@@ -256,11 +256,28 @@ pub fn with_latest_snapshot<R>(f: impl FnOnce() -> R) -> R {
         if pg_sys::XactIsoLevel < pg_sys::XACT_REPEATABLE_READ as i32 || pg_sys::IsInParallelMode() || !pg_sys::IsTransactionState() {
             return f();
         }
-        let f = std::panic::AssertUnwindSafe(f);
+    }
+    // (an ERROR's abort pops the snapshot)
+    let r = subtransaction(|| unsafe {
+        pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
+        let r = f();
+        pg_sys::PopActiveSnapshot();
+        r
+    });
+    match r {
+        Ok(v) => v,
+        Err(e) => e.rethrow(),
+    }
+}
+
+/// Runs `f` in an internal subtransaction: released when it returns, rolled back on an ERROR,
+/// which is returned (the caller's memory context and resource owner restored either way).
+pub fn subtransaction<R>(f: impl FnOnce() -> R) -> Result<R, pg_sys::panic::CaughtError> {
+    let f = std::panic::AssertUnwindSafe(f);
+    unsafe {
         let cx = pg_sys::CurrentMemoryContext;
         let owner = pg_sys::CurrentResourceOwner;
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
         let r: Result<R, pg_sys::panic::CaughtError> = pgrx::PgTryBuilder::new(move || {
             let f = f;
             Ok((f.0)())
@@ -268,17 +285,20 @@ pub fn with_latest_snapshot<R>(f: impl FnOnce() -> R) -> R {
         .catch_others(Err)
         .execute();
         if r.is_ok() {
-            pg_sys::PopActiveSnapshot();
             pg_sys::ReleaseCurrentSubTransaction();
         } else {
-            // (the abort pops the snapshot)
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
         }
         pg_sys::MemoryContextSwitchTo(cx);
         pg_sys::CurrentResourceOwner = owner;
-        match r {
-            Ok(v) => v,
-            Err(e) => e.rethrow(),
-        }
+        r
+    }
+}
+
+/// The report of a caught ERROR (or panic).
+pub fn report_of(e: &pg_sys::panic::CaughtError) -> &pg_sys::panic::ErrorReportWithLevel {
+    match e {
+        pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r,
+        pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport,
     }
 }

@@ -31,30 +31,10 @@ fn naptime() -> Duration {
 /// Runs `f` in its own transaction and subtransaction: an ERROR is logged and rolled back, and
 /// the worker goes on with the next cache.
 fn guarded(what: &str, f: impl FnOnce() + std::panic::UnwindSafe + std::panic::RefUnwindSafe) {
-    BackgroundWorker::transaction(|| unsafe {
-        let cx = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        let ok = PgTryBuilder::new(|| {
-            f();
-            true
-        })
-        .catch_others(|e| {
-            let msg = match &e {
-                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r.message().to_string(),
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
-            };
-            pgrx::warning!("tablecache worker: {} failed: {}", what, msg);
-            false
-        })
-        .execute();
-        if ok {
-            pg_sys::ReleaseCurrentSubTransaction();
-        } else {
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+    BackgroundWorker::transaction(|| {
+        if let Err(e) = crate::guard::subtransaction(f) {
+            pgrx::warning!("tablecache worker: {} failed: {}", what, crate::guard::report_of(&e).message());
         }
-        pg_sys::MemoryContextSwitchTo(cx);
-        pg_sys::CurrentResourceOwner = owner;
     });
 }
 

@@ -440,44 +440,21 @@ fn about_the_session(code: pgrx::PgSqlErrorCode) -> bool {
 /// WARNING, the cache unloaded (the caller holds its writer lock), and None returned. An error
 /// about the session (a cancel, a timeout, a deadlock) is rolled back and raised again.
 pub fn guarded_pass<R>(def: &CacheDef, f: impl FnOnce() -> R) -> Option<R> {
-    let f = std::panic::AssertUnwindSafe(f);
-    unsafe {
-        let cx = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        let r: Result<R, pg_sys::panic::CaughtError> = pgrx::PgTryBuilder::new(move || {
-            let f = f;
-            Ok((f.0)())
-        })
-        .catch_others(Err)
-        .execute();
-        if r.is_ok() {
-            pg_sys::ReleaseCurrentSubTransaction();
-        } else {
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-        }
-        pg_sys::MemoryContextSwitchTo(cx);
-        pg_sys::CurrentResourceOwner = owner;
-        match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let report = match &e {
-                    pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r,
-                    pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport,
-                };
-                if about_the_session(report.sql_error_code()) {
-                    e.rethrow();
-                }
-                pgrx::warning!(
-                    "tablecache: cache \"{}\" could not be refreshed and is unloaded (reads go to the database until it is loaded again): {}",
-                    def.name,
-                    report.message()
-                );
-                if let Some(i) = super::find_slot(def) {
-                    super::unload(i);
-                }
-                None
-            }
-        }
+    let e = match crate::guard::subtransaction(f) {
+        Ok(v) => return Some(v),
+        Err(e) => e,
+    };
+    let report = crate::guard::report_of(&e);
+    if about_the_session(report.sql_error_code()) {
+        e.rethrow();
     }
+    pgrx::warning!(
+        "tablecache: cache \"{}\" could not be refreshed and is unloaded (reads go to the database until it is loaded again): {}",
+        def.name,
+        report.message()
+    );
+    if let Some(i) = super::find_slot(def) {
+        super::unload(i);
+    }
+    None
 }
